@@ -1,0 +1,1 @@
+//! Fokker–Planck solver (Eq. 10, SPEC §2).

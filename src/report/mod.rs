@@ -1,0 +1,1 @@
+//! Output writers and figures (SPEC §7).
