@@ -59,7 +59,15 @@ impl Noise {
             Noise::Anisotropic { delta, kappa } => [[delta / kappa, 0.0], [0.0, delta]],
             Noise::Hessian { eta, sigma, power } => {
                 let h = landscape.hessian(x, y);
-                let m = sym_abs_pow(h, power);
+                let m = if power == 2.0 {
+                    // |H|² = H² exactly, without an eigen-decomposition.
+                    [
+                        [h[0][0] * h[0][0] + h[0][1] * h[1][0], h[0][0] * h[0][1] + h[0][1] * h[1][1]],
+                        [h[1][0] * h[0][0] + h[1][1] * h[1][0], h[1][0] * h[0][1] + h[1][1] * h[1][1]],
+                    ]
+                } else {
+                    sym_abs_pow(h, power)
+                };
                 let ds = eta * sigma;
                 [[ds * m[0][0], ds * m[0][1]], [ds * m[1][0], ds * m[1][1]]]
             }

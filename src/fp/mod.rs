@@ -1,1 +1,323 @@
-//! Fokker–Planck solver (Eq. 10, SPEC §2).
+//! Fokker–Planck solver for P(x, y, t) (Eq. 10, SPEC §2): grid, operator assembly,
+//! a nested-dissection direct solver, the steady state and the implicit transient.
+//! Observers (moments, marginals, snapshots) are separate from stepping.
+
+pub mod grid;
+pub mod nested;
+pub mod operator;
+pub mod steady;
+pub mod transient;
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::landscape::Valley2d;
+use crate::noise::Noise;
+use crate::scenario::{FokkerPlanckConfig, InitialConfig};
+use grid::Grid;
+use nested::{NestedDissection, SingularMatrix};
+use steady::{SteadyState, solve_steady};
+use transient::TrBdf2;
+
+/// Moments of a density at one time (a row of `moments.csv`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Moments {
+    /// Time.
+    pub t: f64,
+    /// Σ P dx dy.
+    pub mass: f64,
+    /// ⟨x⟩.
+    pub mean_x: f64,
+    /// ⟨y⟩.
+    pub mean_y: f64,
+    /// Var x.
+    pub var_x: f64,
+    /// Var y.
+    pub var_y: f64,
+    /// Cov(x, y).
+    pub cov_xy: f64,
+    /// ⟨F(x)⟩, the mean flatness (Eq. 6).
+    pub mean_flatness: f64,
+    /// ⟨L⟩.
+    pub mean_loss: f64,
+}
+
+/// Moments of `p` on `grid` (midpoint rule); normalised by the mass.
+pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
+    let (mut m0, mut mx, mut my, mut mxx, mut myy, mut mxy, mut mf, mut ml) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in 0..grid.nx {
+        let x = grid.x(i);
+        let f = valley.flatness(x);
+        let col = &p[i * grid.ny..(i + 1) * grid.ny];
+        let (mut c0, mut cy, mut cyy, mut cl) = (0.0, 0.0, 0.0, 0.0);
+        for (j, &v) in col.iter().enumerate() {
+            let y = grid.y(j);
+            c0 += v;
+            cy += v * y;
+            cyy += v * y * y;
+            cl += v * valley.loss(x, y);
+        }
+        m0 += c0;
+        mx += c0 * x;
+        mxx += c0 * x * x;
+        my += cy;
+        myy += cyy;
+        mxy += cy * x;
+        mf += c0 * f;
+        ml += cl;
+    }
+    let da = grid.cell_area();
+    let mean_x = mx / m0;
+    let mean_y = my / m0;
+    Moments {
+        t,
+        mass: m0 * da,
+        mean_x,
+        mean_y,
+        var_x: mxx / m0 - mean_x * mean_x,
+        var_y: myy / m0 - mean_y * mean_y,
+        cov_xy: mxy / m0 - mean_x * mean_y,
+        mean_flatness: mf / m0,
+        mean_loss: ml / m0,
+    }
+}
+
+/// The `fokker_planck` object of summary.json (SPEC §7).
+#[derive(Debug, Clone, Serialize)]
+pub struct FpSummary {
+    /// [nx, ny].
+    pub grid: [usize; 2],
+    /// Σ P dx dy of the reported density.
+    pub mass: f64,
+    /// Σ |min(P, 0)| dx dy.
+    pub negative_mass: f64,
+    /// Relative residual of the steady solve (absent without a steady solve).
+    pub steady_residual: Option<f64>,
+    /// [⟨x⟩, ⟨y⟩].
+    pub mean: [f64; 2],
+    /// [[xx, xy], [xy, yy]].
+    pub cov: [[f64; 2]; 2],
+    /// ⟨|x|⟩.
+    pub mean_abs_x: f64,
+    /// |x| at the maximum of the x-marginal.
+    pub mode_abs_x: f64,
+    /// ⟨F(x)⟩.
+    pub mean_flatness: f64,
+    /// Assembly + factorisation + solve of the steady state, seconds.
+    pub solve_seconds: Option<f64>,
+    /// Which density the statistics describe: "steady" or "transient".
+    pub density: &'static str,
+    /// Transient run: number of implicit steps.
+    pub transient_steps: Option<usize>,
+    /// Transient run: |mass(t_end) − mass(0)|.
+    pub transient_mass_drift: Option<f64>,
+    /// Transient run: the smallest density value met.
+    pub transient_min_density: Option<f64>,
+    /// Transient run: cells × steps per second of the stepper.
+    pub transient_cell_steps_per_second: Option<f64>,
+}
+
+/// Everything the FP part produces.
+#[derive(Debug, Clone)]
+pub struct FpResult {
+    /// The grid.
+    pub grid: Grid,
+    /// summary.json's `fokker_planck`.
+    pub summary: FpSummary,
+    /// The reported density (steady if solved, else the final transient one).
+    pub density: Vec<f64>,
+    /// The steady solve, when run.
+    pub steady: Option<SteadyState>,
+    /// Transient moments, one row per step (with t = 0).
+    pub moments: Vec<Moments>,
+    /// Transient snapshots (t, P).
+    pub snapshots: Vec<(f64, Vec<f64>)>,
+}
+
+/// Why the FP solver failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FpError {
+    /// The discrete operator could not be factorised.
+    #[error("Fokker–Planck solver: {0}")]
+    Singular(#[from] SingularMatrix),
+    /// The solution is not finite.
+    #[error("Fokker–Planck solver: the density is not finite ({0})")]
+    NotFinite(&'static str),
+}
+
+/// The initial density of a transient run on `grid` (point values, normalised).
+pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
+    let mut p = vec![0.0; grid.len()];
+    match init {
+        InitialConfig::Gaussian { mean, std } => {
+            for i in 0..grid.nx {
+                let zx = (grid.x(i) - mean[0]) / std[0];
+                for j in 0..grid.ny {
+                    let zy = (grid.y(j) - mean[1]) / std[1];
+                    p[grid.index(i, j)] = (-0.5 * (zx * zx + zy * zy)).exp();
+                }
+            }
+        }
+        InitialConfig::Uniform {} => p.fill(1.0),
+    }
+    let mass = grid.mass(&p);
+    p.iter_mut().for_each(|v| *v /= mass);
+    p
+}
+
+fn spinner(show: bool, msg: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    pb.set_message(msg);
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+/// Run the FP part of a scenario: steady state and/or transient (SPEC §2).
+pub fn run(
+    valley: &Valley2d,
+    noise: &Noise,
+    cfg: &FokkerPlanckConfig,
+    progress: bool,
+) -> Result<FpResult, FpError> {
+    let grid = Grid::new(&cfg.x, &cfg.y);
+    let t0 = Instant::now();
+    let pb = spinner(
+        progress,
+        format!("Fokker–Planck: assembling {} x {} cells", grid.nx, grid.ny),
+    );
+    let a = operator::assemble(&grid, valley, noise, cfg.cross_diffusion);
+    let mut steady = None;
+    let mut solve_seconds = None;
+    if cfg.steady {
+        pb.set_message(format!(
+            "Fokker–Planck: steady state, nested-dissection LU of {} unknowns",
+            grid.len()
+        ));
+        let ss = solve_steady(&a)?;
+        if ss.density.iter().any(|v| !v.is_finite()) {
+            return Err(FpError::NotFinite("steady state"));
+        }
+        solve_seconds = Some(t0.elapsed().as_secs_f64());
+        steady = Some(ss);
+    }
+    pb.finish_and_clear();
+    let mut moments_rows = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut transient_info = None;
+    let mut final_density = None;
+    if cfg.t_end > 0.0 {
+        let init = cfg.initial.as_ref().expect("validated: transient has an initial density");
+        let mut p = initial_density(&grid, init);
+        let nd = NestedDissection::new(grid.nx, grid.ny, None);
+        let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
+        let rest = cfg.t_end - n_full as f64 * cfg.dt;
+        let total_steps = n_full + usize::from(rest > 1e-12 * cfg.dt);
+        let bar = if progress {
+            let b = ProgressBar::new(total_steps as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "Fokker–Planck transient {bar:40} {pos}/{len} steps [{elapsed} < {eta}]",
+                )
+                .expect("valid template"),
+            );
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        let mut snap_times: Vec<f64> = cfg.snapshots.clone();
+        snap_times.sort_by(f64::total_cmp);
+        let mut snap_iter = snap_times.into_iter().peekable();
+        let mut t = 0.0;
+        let mass0 = grid.mass(&p);
+        let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut record = |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
+            rows.push(moments(&grid, valley, p, t));
+            while let Some(&ts) = snap_iter.peek() {
+                if ts <= t + 0.5 * cfg.dt {
+                    snaps.push((t, p.to_vec()));
+                    snap_iter.next();
+                } else {
+                    break;
+                }
+            }
+        };
+        record(0.0, &p, &mut moments_rows, &mut snapshots);
+        let step_clock = Instant::now();
+        let mut stepper = TrBdf2::new(&a, &nd, cfg.dt)?;
+        for _ in 0..n_full {
+            stepper.step(&mut p);
+            t += cfg.dt;
+            min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
+            record(t, &p, &mut moments_rows, &mut snapshots);
+            bar.inc(1);
+        }
+        if rest > 1e-12 * cfg.dt {
+            let mut last = TrBdf2::new(&a, &nd, rest)?;
+            last.step(&mut p);
+            t = cfg.t_end;
+            min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
+            record(t, &p, &mut moments_rows, &mut snapshots);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        if p.iter().any(|v| !v.is_finite()) {
+            return Err(FpError::NotFinite("transient"));
+        }
+        let secs = step_clock.elapsed().as_secs_f64();
+        transient_info = Some((
+            total_steps,
+            (grid.mass(&p) - mass0).abs(),
+            min_density,
+            (grid.len() * total_steps) as f64 / secs.max(1e-12),
+        ));
+        final_density = Some(p);
+    }
+    let (density, which) = match (&steady, final_density) {
+        (Some(ss), _) => (ss.density.clone(), "steady"),
+        (None, Some(p)) => (p, "transient"),
+        (None, None) => (initial_density(&grid, &InitialConfig::Uniform {}), "none"),
+    };
+    let m = moments(&grid, valley, &density, 0.0);
+    let mx = grid.marginal_x(&density);
+    let xs = grid.xs();
+    let mean_abs_x = xs.iter().zip(&mx).map(|(x, p)| x.abs() * p).sum::<f64>() * grid.dx / m.mass;
+    let mode = mx
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    let negative_mass =
+        density.iter().filter(|&&v| v < 0.0).map(|v| -v).sum::<f64>() * grid.cell_area();
+    let summary = FpSummary {
+        grid: [grid.nx, grid.ny],
+        mass: m.mass,
+        negative_mass,
+        steady_residual: steady.as_ref().map(|s| s.residual),
+        mean: [m.mean_x, m.mean_y],
+        cov: [[m.var_x, m.cov_xy], [m.cov_xy, m.var_y]],
+        mean_abs_x,
+        mode_abs_x: xs[mode].abs(),
+        mean_flatness: m.mean_flatness,
+        solve_seconds,
+        density: which,
+        transient_steps: transient_info.map(|t| t.0),
+        transient_mass_drift: transient_info.map(|t| t.1),
+        transient_min_density: transient_info.map(|t| t.2),
+        transient_cell_steps_per_second: transient_info.map(|t| t.3),
+    };
+    Ok(FpResult {
+        grid,
+        summary,
+        density,
+        steady,
+        moments: moments_rows,
+        snapshots,
+    })
+}

@@ -111,7 +111,7 @@ impl Valley2d {
 
     /// The flattest point x_F ≥ 0 of the valley within [0, x_max]: argmin λ(x).
     ///
-    /// Found by a fine scan refined by golden-section search; λ is even, so −x_F is flattest too.
+    /// Found by a fine scan refined by bisection on λ'(x) = 0; λ is even, so −x_F is flattest too.
     pub fn flattest_point(&self, x_max: f64) -> f64 {
         const SCAN: usize = 4096;
         let x_max = x_max.abs();
@@ -125,17 +125,19 @@ impl Valley2d {
         }
         let h = x_max / SCAN as f64;
         let (mut a, mut b) = ((best.0 - h).max(0.0), (best.0 + h).min(x_max));
-        let g = 0.5 * (5f64.sqrt() - 1.0);
-        for _ in 0..100 {
-            let c = b - g * (b - a);
-            let d = a + g * (b - a);
-            if self.lambda_at(c) < self.lambda_at(d) {
-                b = d;
-            } else {
-                a = c;
+        // Refine by bisection on λ'(x) = 0 when the bracket holds a sign change.
+        if self.lambda_d1(a) < 0.0 && self.lambda_d1(b) > 0.0 {
+            for _ in 0..200 {
+                let m = 0.5 * (a + b);
+                if self.lambda_d1(m) < 0.0 {
+                    a = m;
+                } else {
+                    b = m;
+                }
             }
+            return 0.5 * (a + b);
         }
-        0.5 * (a + b)
+        best.0
     }
 
     /// Smallest value of λ(x) on [−x_max, x_max] (λ must stay positive there, SPEC §1.1).
