@@ -125,25 +125,99 @@ enum RawLandscape {
     Valley(ValleyNdSpec),
 }
 
+/// `[noise]` as written: a flat table (so that type errors keep their exact position),
+/// checked against its `kind` in validation.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-enum RawNoise {
-    Anisotropic {
-        delta: f64,
-        kappa: f64,
-    },
-    Hessian {
-        eta: f64,
-        sigma: f64,
-        #[serde(default = "default_power")]
-        power: f64,
-    },
-    Isotropic {
-        temperature: f64,
-    },
-    Constant {
-        d: [[f64; 2]; 2],
-    },
+#[serde(deny_unknown_fields)]
+struct RawNoise {
+    kind: NoiseKind,
+    delta: Option<f64>,
+    kappa: Option<f64>,
+    eta: Option<f64>,
+    sigma: Option<f64>,
+    power: Option<f64>,
+    temperature: Option<f64>,
+    d: Option<[[f64; 2]; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum NoiseKind {
+    Anisotropic,
+    Hessian,
+    Isotropic,
+    Constant,
+}
+
+impl RawNoise {
+    fn validate(self) -> Result<Noise, Invalid> {
+        let allowed: &[&str] = match self.kind {
+            NoiseKind::Anisotropic => &["delta", "kappa"],
+            NoiseKind::Hessian => &["eta", "sigma", "power"],
+            NoiseKind::Isotropic => &["temperature"],
+            NoiseKind::Constant => &["d"],
+        };
+        let present = [
+            ("delta", self.delta.is_some()),
+            ("kappa", self.kappa.is_some()),
+            ("eta", self.eta.is_some()),
+            ("sigma", self.sigma.is_some()),
+            ("power", self.power.is_some()),
+            ("temperature", self.temperature.is_some()),
+            ("d", self.d.is_some()),
+        ];
+        for (name, there) in present {
+            if there && !allowed.contains(&name) {
+                return Err(Invalid::new(
+                    format!("noise.{name}"),
+                    format!(
+                        "is not a parameter of noise kind {:?} (it takes {})",
+                        format!("{:?}", self.kind).to_lowercase(),
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        let need = |name: &str, v: Option<f64>| {
+            v.ok_or_else(|| {
+                Invalid::new(format!("noise.{name}"), "is required for this noise kind")
+            })
+        };
+        Ok(match self.kind {
+            NoiseKind::Anisotropic => {
+                let (delta, kappa) = (need("delta", self.delta)?, need("kappa", self.kappa)?);
+                check_positive("noise.delta", delta)?;
+                check_positive("noise.kappa", kappa)?;
+                Noise::Anisotropic { delta, kappa }
+            }
+            NoiseKind::Hessian => {
+                let (eta, sigma) = (need("eta", self.eta)?, need("sigma", self.sigma)?);
+                let power = self.power.unwrap_or_else(default_power);
+                check_positive("noise.eta", eta)?;
+                check_non_negative("noise.sigma", sigma)?;
+                check_positive("noise.power", power)?;
+                if power > 4.0 {
+                    return Err(Invalid::new(
+                        "noise.power",
+                        format!("must be in (0, 4] (γ = 2 is the random-shift model), got {power}"),
+                    ));
+                }
+                Noise::Hessian { eta, sigma, power }
+            }
+            NoiseKind::Isotropic => {
+                let temperature = need("temperature", self.temperature)?;
+                check_positive("noise.temperature", temperature)?;
+                Noise::Isotropic { temperature }
+            }
+            NoiseKind::Constant => {
+                let d = self.d.ok_or_else(|| {
+                    Invalid::new("noise.d", "is required for noise kind \"constant\"")
+                })?;
+                validate_psd("noise.d", d)?;
+                Noise::Constant { d }
+            }
+        })
+    }
 }
 
 fn default_power() -> f64 {
@@ -351,13 +425,36 @@ impl Scenario {
     /// Parse and validate scenario text; `path` is used in messages only.
     pub fn from_str_at(src: &str, path: &Path) -> Result<Self, ScenarioError> {
         let raw: RawScenario = toml::from_str(src).map_err(|e| {
-            let position = e.span().map(|s| line_col(src, s.start));
-            let key = e.span().and_then(|s| key_at(src, s.start));
+            let mut position = e.span().map(|s| line_col(src, s.start));
+            let mut key = e.span().and_then(|s| key_at(src, s.start));
+            // Errors inside tagged tables point at the table header: find the named field.
+            if let (Some(span), Some(field)) = (e.span(), backticked(e.message()))
+                && let Some((table, line)) = table_at(src, span.start)
+            {
+                {
+                    let dotted = if table.is_empty() {
+                        field.clone()
+                    } else {
+                        format!("{table}.{field}")
+                    };
+                    if let Some(pos) = locate_path_from(src, &dotted, line) {
+                        position = Some(pos);
+                        key = Some(dotted);
+                    }
+                }
+            }
+            let mut message = e.message().trim().to_string();
+            if let Some((line, _)) = position {
+                // Quote the offending line, like a compiler does.
+                if let Some(text) = src.lines().nth(line - 1) {
+                    message.push_str(&format!("\n  {line} | {}", text.trim_end()));
+                }
+            }
             ScenarioError {
                 file: path.to_path_buf(),
                 key,
                 position,
-                message: e.message().trim().to_string(),
+                message,
             }
         })?;
         raw.validate(path).map_err(|inv| ScenarioError {
@@ -411,33 +508,7 @@ impl RawScenario {
                 Landscape::Valley(spec)
             }
         };
-        let noise = match self.noise {
-            RawNoise::Anisotropic { delta, kappa } => {
-                check_positive("noise.delta", delta)?;
-                check_positive("noise.kappa", kappa)?;
-                Noise::Anisotropic { delta, kappa }
-            }
-            RawNoise::Hessian { eta, sigma, power } => {
-                check_positive("noise.eta", eta)?;
-                check_non_negative("noise.sigma", sigma)?;
-                check_positive("noise.power", power)?;
-                if power > 4.0 {
-                    return Err(Invalid::new(
-                        "noise.power",
-                        format!("must be in (0, 4] (γ = 2 is the random-shift model), got {power}"),
-                    ));
-                }
-                Noise::Hessian { eta, sigma, power }
-            }
-            RawNoise::Isotropic { temperature } => {
-                check_positive("noise.temperature", temperature)?;
-                Noise::Isotropic { temperature }
-            }
-            RawNoise::Constant { d } => {
-                validate_psd("noise.d", d)?;
-                Noise::Constant { d }
-            }
-        };
+        let noise = self.noise.validate()?;
         let scenario = Scenario {
             file: path.to_path_buf(),
             name: self.name,
@@ -643,6 +714,34 @@ fn validate_sweep(sw: &SweepConfig, sc: &Scenario) -> Check {
 // Locating keys in the source text
 // ---------------------------------------------------------------------------------------------
 
+/// The first `name` in backticks of an error message (serde's unknown/missing field).
+fn backticked(message: &str) -> Option<String> {
+    if !(message.starts_with("unknown field") || message.starts_with("duplicate field")) {
+        return None;
+    }
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_string())
+}
+
+/// The table whose header is on the line holding byte `offset`, and that line (1-based).
+fn table_at(src: &str, offset: usize) -> Option<(String, usize)> {
+    let (line, _) = line_col(src, offset);
+    let text = src.lines().nth(line - 1)?.trim();
+    if text.starts_with('[') && !text.starts_with("[[") {
+        let close = text.find(']')?;
+        return Some((text[1..close].trim().to_string(), line));
+    }
+    None
+}
+
+/// Like [`locate_key`], but only at or after line `from` (1-based).
+fn locate_path_from(src: &str, key: &str, from: usize) -> Option<(usize, usize)> {
+    let tail: String = src.lines().skip(from - 1).collect::<Vec<_>>().join("\n");
+    // Keep the table header of line `from` in the text so the path resolves.
+    locate_key(&tail, key).map(|(l, c)| (l + from - 1, c))
+}
+
 /// 1-based (line, column) of a byte offset.
 pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(src.len());
@@ -660,19 +759,18 @@ fn key_at(src: &str, offset: usize) -> Option<String> {
     for line in src.split_inclusive('\n') {
         let end = line_start + line.len();
         let trimmed = line.trim();
-        if trimmed.starts_with('[') && !trimmed.starts_with("[[") {
-            if let Some(close) = trimmed.find(']') {
-                table = trimmed[1..close].trim().to_string();
-            }
+        if trimmed.starts_with('[')
+            && !trimmed.starts_with("[[")
+            && let Some(close) = trimmed.find(']')
+        {
+            table = trimmed[1..close].trim().to_string();
         }
         if offset < end || end == src.len() {
             let upto = &line[..(offset - line_start).min(line.len())];
             // The nearest `key =` before the offset on this line.
             let eq = upto.rfind('=')?;
             let head = &upto[..eq];
-            let start = head
-                .rfind(|c: char| c == '{' || c == ',')
-                .map_or(0, |p| p + 1);
+            let start = head.rfind(['{', ',']).map_or(0, |p| p + 1);
             let key = head[start..].trim().trim_matches('"');
             if key.is_empty() || key.starts_with('[') {
                 return None;

@@ -51,8 +51,15 @@ fn steady_state_is_boltzmann_for_isotropic_noise() {
         .zip(&boltz)
         .map(|(p, b)| (p - b).abs() / b)
         .fold(0.0f64, f64::max);
-    assert!(max_rel <= 1e-8, "max relative deviation from exp(-L/T): {max_rel:e}");
-    assert!((res.summary.mass - 1.0).abs() <= 1e-12, "mass {}", res.summary.mass);
+    assert!(
+        max_rel <= 1e-8,
+        "max relative deviation from exp(-L/T): {max_rel:e}"
+    );
+    assert!(
+        (res.summary.mass - 1.0).abs() <= 1e-12,
+        "mass {}",
+        res.summary.mass
+    );
     assert!(res.summary.steady_residual.unwrap() < 1e-10);
     assert_eq!(res.summary.negative_mass, 0.0);
 }
@@ -81,13 +88,9 @@ impl Ou {
 
     /// Lyapunov solution of A Σ + Σ A = 2D for diagonal A.
     fn sigma_inf(&self) -> [[f64; 2]; 2] {
-        let mut s = [[0.0; 2]; 2];
-        for i in 0..2 {
-            for j in 0..2 {
-                s[i][j] = 2.0 * self.d[i][j] / (self.a[i] + self.a[j]);
-            }
-        }
-        s
+        std::array::from_fn(|i| {
+            std::array::from_fn(|j| 2.0 * self.d[i][j] / (self.a[i] + self.a[j]))
+        })
     }
 
     /// Exact mean and covariance at time t from N(m0, diag(s0²)).
@@ -122,13 +125,20 @@ fn ornstein_uhlenbeck_steady_covariance_converges_at_second_order() {
         let cfg = config(axis(-1.5, 1.5, n), axis(-1.0, 1.0, n));
         let res = fp::run(&ou.valley, &ou.noise, &cfg, false).unwrap();
         let m = moments(&res.grid, &ou.valley, &res.density, 0.0);
-        assert!(m.mean_x.abs() < 1e-12 && m.mean_y.abs() < 1e-12, "mean {m:?}");
+        assert!(
+            m.mean_x.abs() < 1e-12 && m.mean_y.abs() < 1e-12,
+            "mean {m:?}"
+        );
         errors.push(cov_error(&m, exact));
     }
     let orders: Vec<f64> = errors.windows(2).map(|w| (w[0] / w[1]).log2()).collect();
     eprintln!("OU steady covariance errors {errors:?}, observed orders {orders:.3?}");
     // Absolute accuracy on the finest grid: 0.1 % of the largest covariance entry (0.05).
-    assert!(errors[3] < 5e-5, "finest-grid covariance error {:e}", errors[3]);
+    assert!(
+        errors[3] < 5e-5,
+        "finest-grid covariance error {:e}",
+        errors[3]
+    );
     for &p in &orders[1..] {
         assert!((1.8..2.3).contains(&p), "observed order {p}");
     }
@@ -220,16 +230,27 @@ fn l1_to_eq11(delta: f64, kappa: f64) -> f64 {
     let res = fp::run(&valley, &noise, &cfg, false).unwrap();
     let g = res.grid;
     let fp_x = g.marginal_x(&res.density);
-    let mut th: Vec<f64> = g.xs().iter().map(|&x| valley.lambda_at(x).powf(-0.5 * kappa)).collect();
+    let mut th: Vec<f64> = g
+        .xs()
+        .iter()
+        .map(|&x| valley.lambda_at(x).powf(-0.5 * kappa))
+        .collect();
     let z: f64 = th.iter().sum::<f64>() * g.dx;
     th.iter_mut().for_each(|v| *v /= z);
-    fp_x.iter().zip(&th).map(|(a, b)| (a - b).abs()).sum::<f64>() * g.dx
+    fp_x.iter()
+        .zip(&th)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f64>()
+        * g.dx
 }
 
 #[test]
 fn anisotropic_x_marginal_approaches_eq11_as_delta_shrinks() {
     let kappa = 4.0;
-    let l1: Vec<f64> = [0.02, 0.01, 0.005].iter().map(|&d| l1_to_eq11(d, kappa)).collect();
+    let l1: Vec<f64> = [0.02, 0.01, 0.005]
+        .iter()
+        .map(|&d| l1_to_eq11(d, kappa))
+        .collect();
     eprintln!("L1(FP x-marginal, λ^(-κ/2)) for Δ = 0.02, 0.01, 0.005: {l1:.5?}");
     assert!(l1[1] < l1[0] && l1[2] < l1[1], "L1 does not shrink: {l1:?}");
     assert!(l1[2] < 0.05, "L1 at Δ = 0.005 is {}", l1[2]);

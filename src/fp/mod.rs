@@ -95,6 +95,7 @@ pub struct FpSummary {
     /// Σ |min(P, 0)| dx dy.
     pub negative_mass: f64,
     /// Relative residual of the steady solve (absent without a steady solve).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub steady_residual: Option<f64>,
     /// [⟨x⟩, ⟨y⟩].
     pub mean: [f64; 2],
@@ -107,16 +108,21 @@ pub struct FpSummary {
     /// ⟨F(x)⟩.
     pub mean_flatness: f64,
     /// Assembly + factorisation + solve of the steady state, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub solve_seconds: Option<f64>,
     /// Which density the statistics describe: "steady" or "transient".
     pub density: &'static str,
     /// Transient run: number of implicit steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_steps: Option<usize>,
     /// Transient run: |mass(t_end) − mass(0)|.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_mass_drift: Option<f64>,
     /// Transient run: the smallest density value met.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_min_density: Option<f64>,
     /// Transient run: cells × steps per second of the stepper.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_cell_steps_per_second: Option<f64>,
 }
 
@@ -173,7 +179,9 @@ fn spinner(show: bool, msg: String) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new_spinner();
-    pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
+    );
     pb.set_message(msg);
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
@@ -213,7 +221,10 @@ pub fn run(
     let mut transient_info = None;
     let mut final_density = None;
     if cfg.t_end > 0.0 {
-        let init = cfg.initial.as_ref().expect("validated: transient has an initial density");
+        let init = cfg
+            .initial
+            .as_ref()
+            .expect("validated: transient has an initial density");
         let mut p = initial_density(&grid, init);
         let nd = NestedDissection::new(grid.nx, grid.ny, None);
         let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
@@ -237,17 +248,18 @@ pub fn run(
         let mut t = 0.0;
         let mass0 = grid.mass(&p);
         let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
-        let mut record = |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
-            rows.push(moments(&grid, valley, p, t));
-            while let Some(&ts) = snap_iter.peek() {
-                if ts <= t + 0.5 * cfg.dt {
-                    snaps.push((t, p.to_vec()));
-                    snap_iter.next();
-                } else {
-                    break;
+        let mut record =
+            |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
+                rows.push(moments(&grid, valley, p, t));
+                while let Some(&ts) = snap_iter.peek() {
+                    if ts <= t + 0.5 * cfg.dt {
+                        snaps.push((t, p.to_vec()));
+                        snap_iter.next();
+                    } else {
+                        break;
+                    }
                 }
-            }
-        };
+            };
         record(0.0, &p, &mut moments_rows, &mut snapshots);
         let step_clock = Instant::now();
         let mut stepper = TrBdf2::new(&a, &nd, cfg.dt)?;
@@ -293,8 +305,11 @@ pub fn run(
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or(0, |(i, _)| i);
-    let negative_mass =
-        density.iter().filter(|&&v| v < 0.0).map(|v| -v).sum::<f64>() * grid.cell_area();
+    let negative_mass = density
+        .iter()
+        .filter(|&&v| v < 0.0)
+        .fold(0.0, |acc, v| acc - v)
+        * grid.cell_area();
     let summary = FpSummary {
         grid: [grid.nx, grid.ny],
         mass: m.mass,

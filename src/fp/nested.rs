@@ -152,6 +152,18 @@ impl NestedDissection {
             .sum()
     }
 
+    /// Floating-point operations of one numeric factorisation (dense LU, triangular solves
+    /// and Schur-complement products of every front).
+    pub fn factor_flops(&self) -> f64 {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let (p, b) = (n.pivots.len() as f64, n.boundary.len() as f64);
+                2.0 / 3.0 * p * p * p + 2.0 * p * p * b + 2.0 * p * b * b
+            })
+            .sum()
+    }
+
     /// Numeric factorisation of `a` (which must live on this grid).
     pub fn factorize(&self, a: &Stencil9) -> Result<Factorization, SingularMatrix> {
         assert_eq!((a.grid.nx, a.grid.ny), (self.nx, self.ny));
@@ -276,7 +288,10 @@ impl NestedDissection {
             let map: Vec<usize> = cnode
                 .boundary
                 .iter()
-                .map(|&c| self.local(node, c).expect("child boundary lies in the parent front"))
+                .map(|&c| {
+                    self.local(node, c)
+                        .expect("child boundary lies in the parent front")
+                })
                 .collect();
             for (cj, &fj) in map.iter().enumerate() {
                 let col = upd.col(cj);
@@ -332,13 +347,25 @@ impl NestedDissection {
         // Schur complement F22 − L21 U12.
         let mut update = front.submatrix(np, np, nb, nb).to_owned();
         drop(front);
-        matmul(update.as_mut(), Accum::Add, l21.as_ref(), u12.as_ref(), -1.0, par);
+        matmul(
+            update.as_mut(),
+            Accum::Add,
+            l21.as_ref(),
+            u12.as_ref(),
+            -1.0,
+            par,
+        );
         Ok((NodeFactor { lu, perm, l21, u12 }, update))
     }
 }
 
 /// Recursive bisection; pushes nodes in postorder and returns the id of the subtree root.
-fn build(nodes: &mut Vec<Node>, ny: usize, (i0, i1): (usize, usize), (j0, j1): (usize, usize)) -> Option<usize> {
+fn build(
+    nodes: &mut Vec<Node>,
+    ny: usize,
+    (i0, i1): (usize, usize),
+    (j0, j1): (usize, usize),
+) -> Option<usize> {
     let (w, h) = (i1.saturating_sub(i0), j1.saturating_sub(j0));
     if w == 0 || h == 0 {
         return None;
@@ -501,7 +528,9 @@ mod tests {
         let mut a = Stencil9::zeros(grid);
         let mut s = seed;
         let mut rnd = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
         for row in a.coef.iter_mut() {

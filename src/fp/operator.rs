@@ -192,17 +192,21 @@ pub fn assemble(
     let mut a = Stencil9::zeros(*grid);
     // Add flux coefficient w (flux = Σ w_c P_c across a face from cell `from` to cell `to`,
     // positive towards `to`) of column cell `col` to the two rows.
-    let mut add = |from: (usize, usize), to: (usize, usize), col: (usize, usize), w: f64, h: f64| {
-        let kf = from.0 * ny + from.1;
-        let kt = to.0 * ny + to.1;
-        let sf = slot(
-            col.0 as isize - from.0 as isize,
-            col.1 as isize - from.1 as isize,
-        );
-        let st = slot(col.0 as isize - to.0 as isize, col.1 as isize - to.1 as isize);
-        a.coef[kf][sf] -= w / h;
-        a.coef[kt][st] += w / h;
-    };
+    let mut add =
+        |from: (usize, usize), to: (usize, usize), col: (usize, usize), w: f64, h: f64| {
+            let kf = from.0 * ny + from.1;
+            let kt = to.0 * ny + to.1;
+            let sf = slot(
+                col.0 as isize - from.0 as isize,
+                col.1 as isize - from.1 as isize,
+            );
+            let st = slot(
+                col.0 as isize - to.0 as isize,
+                col.1 as isize - to.1 as isize,
+            );
+            a.coef[kf][sf] -= w / h;
+            a.coef[kt][st] += w / h;
+        };
     // x-faces between (i, j) and (i+1, j).
     for i in 0..nx.saturating_sub(1) {
         let xf = grid.x_min + (i + 1) as f64 * dx;
@@ -219,24 +223,54 @@ pub fn assemble(
                 let pair = [(i, j), (i + 1, j)];
                 if j + 1 < ny {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i + 1, j), (ci, cj), -0.25 * w * d12[ci * ny + cj], dx);
+                        add(
+                            (i, j),
+                            (i + 1, j),
+                            (ci, cj),
+                            -0.25 * w * d12[ci * ny + cj],
+                            dx,
+                        );
                         let c2 = (ci, cj + 1);
-                        add((i, j), (i + 1, j), c2, -0.25 * w * d12[c2.0 * ny + c2.1], dx);
+                        add(
+                            (i, j),
+                            (i + 1, j),
+                            c2,
+                            -0.25 * w * d12[c2.0 * ny + c2.1],
+                            dx,
+                        );
                     }
                 } else {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i + 1, j), (ci, cj), -0.5 * w * d12[ci * ny + cj], dx);
+                        add(
+                            (i, j),
+                            (i + 1, j),
+                            (ci, cj),
+                            -0.5 * w * d12[ci * ny + cj],
+                            dx,
+                        );
                     }
                 }
                 if j >= 1 {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i + 1, j), (ci, cj), 0.25 * w * d12[ci * ny + cj], dx);
+                        add(
+                            (i, j),
+                            (i + 1, j),
+                            (ci, cj),
+                            0.25 * w * d12[ci * ny + cj],
+                            dx,
+                        );
                         let c2 = (ci, cj - 1);
                         add((i, j), (i + 1, j), c2, 0.25 * w * d12[c2.0 * ny + c2.1], dx);
                     }
                 } else {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i + 1, j), (ci, cj), 0.5 * w * d12[ci * ny + cj], dx);
+                        add(
+                            (i, j),
+                            (i + 1, j),
+                            (ci, cj),
+                            0.5 * w * d12[ci * ny + cj],
+                            dx,
+                        );
                     }
                 }
             }
@@ -259,24 +293,54 @@ pub fn assemble(
                 let pair = [(i, j), (i, j + 1)];
                 if i + 1 < nx {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i, j + 1), (ci, cj), -0.25 * w * d12[ci * ny + cj], dy);
+                        add(
+                            (i, j),
+                            (i, j + 1),
+                            (ci, cj),
+                            -0.25 * w * d12[ci * ny + cj],
+                            dy,
+                        );
                         let c2 = (ci + 1, cj);
-                        add((i, j), (i, j + 1), c2, -0.25 * w * d12[c2.0 * ny + c2.1], dy);
+                        add(
+                            (i, j),
+                            (i, j + 1),
+                            c2,
+                            -0.25 * w * d12[c2.0 * ny + c2.1],
+                            dy,
+                        );
                     }
                 } else {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i, j + 1), (ci, cj), -0.5 * w * d12[ci * ny + cj], dy);
+                        add(
+                            (i, j),
+                            (i, j + 1),
+                            (ci, cj),
+                            -0.5 * w * d12[ci * ny + cj],
+                            dy,
+                        );
                     }
                 }
                 if i >= 1 {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i, j + 1), (ci, cj), 0.25 * w * d12[ci * ny + cj], dy);
+                        add(
+                            (i, j),
+                            (i, j + 1),
+                            (ci, cj),
+                            0.25 * w * d12[ci * ny + cj],
+                            dy,
+                        );
                         let c2 = (ci - 1, cj);
                         add((i, j), (i, j + 1), c2, 0.25 * w * d12[c2.0 * ny + c2.1], dy);
                     }
                 } else {
                     for &(ci, cj) in &pair {
-                        add((i, j), (i, j + 1), (ci, cj), 0.5 * w * d12[ci * ny + cj], dy);
+                        add(
+                            (i, j),
+                            (i, j + 1),
+                            (ci, cj),
+                            0.5 * w * d12[ci * ny + cj],
+                            dy,
+                        );
                     }
                 }
             }

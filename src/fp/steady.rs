@@ -76,7 +76,8 @@ pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
         .zip(&p)
         .fold(0.0f64, |m, (row, &v)| m.max((row[CENTRE] * v).abs()));
     let residual = ap.iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale.max(f64::MIN_POSITIVE);
-    let negative_mass = p.iter().filter(|&&v| v < 0.0).map(|v| -v).sum::<f64>() * grid.cell_area();
+    let negative_mass =
+        p.iter().filter(|&&v| v < 0.0).fold(0.0, |acc, v| acc - v) * grid.cell_area();
     Ok(SteadyState {
         mass: grid.mass(&p),
         density: p,
@@ -86,4 +87,3 @@ pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
         pivot_ratio: factor.pivot_ratio,
     })
 }
-

@@ -1,1 +1,4 @@
-//! Output writers and figures (SPEC §7).
+//! Output writers and figures (SPEC §7): every file of a run is written here.
+
+pub mod files;
+pub mod plot;

@@ -1,0 +1,201 @@
+//! Command-line behaviour: exit codes, located error messages for malformed scenarios
+//! (never a panic), `check` on every shipped scenario, and atomic outputs of `run`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn flatscape(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flatscape"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+const VALID: &str = r#"name = "ok"
+[landscape]
+kind = "valley2d"
+epsilon = 0.001
+lambda = [8.0, -2.0, 1.0]
+[noise]
+kind = "hessian"
+eta = 0.01
+sigma = 0.2
+[fokker_planck]
+x = { min = -1.6, max = 1.6, cells = 48 }
+y = { min = -0.6, max = 0.6, cells = 24 }
+steady = true
+dt = 0.01
+"#;
+
+/// (what is wrong, scenario text, text the message must contain, line it must name).
+fn malformed() -> Vec<(&'static str, String, &'static str, Option<usize>)> {
+    let v = VALID;
+    vec![
+        ("syntax error", v.replace("[noise]", "[noise"), "noise", Some(6)),
+        ("unknown top-level key", format!("colour = 3\n{v}"), "colour", Some(1)),
+        ("unknown key in a table", v.replace("sigma = 0.2", "sigma = 0.2\ntemprature = 1.0"), "temprature", Some(10)),
+        ("wrong type", v.replace("sigma = 0.2", "sigma = \"high\""), "noise.sigma", Some(9)),
+        ("negative cells", v.replace("cells = 48", "cells = -5"), "fokker_planck.x.cells", Some(11)),
+        ("too few cells", v.replace("cells = 24", "cells = 2"), "fokker_planck.y.cells", Some(12)),
+        ("min >= max", v.replace("min = -0.6, max = 0.6", "min = 0.6, max = -0.6"), "fokker_planck.y.max", Some(12)),
+        ("NaN", v.replace("epsilon = 0.001", "epsilon = nan"), "landscape.epsilon", Some(4)),
+        ("infinity", v.replace("eta = 0.01", "eta = inf"), "noise.eta", Some(8)),
+        ("lambda(x) <= 0 on the domain", v.replace("[8.0, -2.0, 1.0]", "[1.0, -2.0]"), "landscape.lambda", Some(5)),
+        ("empty lambda", v.replace("[8.0, -2.0, 1.0]", "[]"), "landscape.lambda", Some(5)),
+        ("non-PSD d", v.replace("kind = \"hessian\"\neta = 0.01\nsigma = 0.2", "kind = \"constant\"\nd = [[1.0, 2.0], [2.0, 1.0]]"), "noise.d", Some(8)),
+        ("dt <= 0", v.replace("dt = 0.01", "dt = 0.0"), "fokker_planck.dt", Some(14)),
+        ("negative kappa", v.replace("kind = \"hessian\"\neta = 0.01\nsigma = 0.2", "kind = \"anisotropic\"\ndelta = 0.01\nkappa = -4.0"), "noise.kappa", Some(9)),
+        ("unknown noise kind", v.replace("kind = \"hessian\"", "kind = \"pink\""), "pink", Some(7)),
+        ("missing table", v.replace("[noise]\nkind = \"hessian\"\neta = 0.01\nsigma = 0.2\n", ""), "noise", None),
+        ("transient without initial density", v.replace("dt = 0.01", "dt = 0.01\nt_end = 1.0"), "fokker_planck.initial", None),
+        ("power out of range", v.replace("sigma = 0.2", "sigma = 0.2\npower = 7.0"), "noise.power", Some(10)),
+        ("bad output name", v.replace("name = \"ok\"", "name = \"../etc\""), "name", Some(1)),
+        ("initial mean outside the grid", v.replace("dt = 0.01", "dt = 0.01\nt_end = 1.0\ninitial = { kind = \"gaussian\", mean = [5.0, 0.0], std = [0.1, 0.1] }"), "fokker_planck.initial.mean", Some(16)),
+        ("negative sigma", v.replace("sigma = 0.2", "sigma = -0.2"), "noise.sigma", Some(9)),
+        ("sweep with eta.min = 0", format!("{v}[sweep]\nsigma = {{ min = 0.0, max = 0.4, points = 3 }}\neta = {{ min = 0.0, max = 0.06, points = 3 }}\n"), "sweep.eta.min", Some(17)),
+        ("empty file", String::new(), "name", None),
+    ]
+}
+
+#[test]
+fn malformed_scenarios_exit_2_with_a_located_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = malformed();
+    assert!(cases.len() >= 15);
+    for (what, text, key, line) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, &text).unwrap();
+        for cmd in ["check", "run"] {
+            let out = flatscape(&[cmd, file.to_str().unwrap()], dir.path());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{what} ({cmd}): status {:?}, stderr: {stderr}",
+                out.status
+            );
+            assert!(!stderr.contains("panicked"), "{what}: panic: {stderr}");
+            assert!(
+                stderr.contains("bad.toml"),
+                "{what}: no file name in: {stderr}"
+            );
+            assert!(
+                stderr.contains(key),
+                "{what}: `{key}` missing from: {stderr}"
+            );
+            if let Some(line) = line {
+                assert!(
+                    stderr.contains(&format!("bad.toml:{line}:")),
+                    "{what}: line {line} missing from: {stderr}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_missing_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flatscape(&["check", "no-such-scenario.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-scenario.toml"));
+}
+
+fn shipped_scenarios() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shipped_scenario_passes_check() {
+    let files = shipped_scenarios();
+    assert!(files.len() >= 2);
+    for f in files {
+        let out = flatscape(
+            &["check", f.to_str().unwrap()],
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn run_writes_every_fp_output_and_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ok.toml");
+    std::fs::write(&file, VALID).unwrap();
+    let out_dir = dir.path().join("result");
+    let out = flatscape(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "summary.json",
+        "marginal_x.csv",
+        "marginal_y.csv",
+        "density.npy",
+        "fp_density.png",
+        "fp_density.svg",
+        "marginal_x.png",
+        "marginal_x.svg",
+    ] {
+        let meta =
+            std::fs::metadata(out_dir.join(name)).unwrap_or_else(|_| panic!("{name} missing"));
+        assert!(meta.len() > 100, "{name} is {} bytes", meta.len());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let fp = &summary["fokker_planck"];
+    assert_eq!(fp["grid"], serde_json::json!([48, 24]));
+    assert!((fp["mass"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    // density.npy: a float64 (nx, ny) array with the .npy magic.
+    let npy = std::fs::read(out_dir.join("density.npy")).unwrap();
+    assert_eq!(&npy[..6], b"\x93NUMPY");
+    assert!(String::from_utf8_lossy(&npy[..128]).contains("(48, 24)"));
+    let csv = std::fs::read_to_string(out_dir.join("marginal_x.csv")).unwrap();
+    assert!(csv.starts_with("x,fp"));
+    assert_eq!(csv.lines().count(), 49);
+    let png = std::fs::read(out_dir.join("fp_density.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[test]
+fn help_lists_the_three_commands() {
+    let out = flatscape(&["--help"], Path::new("."));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["run", "check", "figures"] {
+        assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
+    }
+}
