@@ -607,6 +607,12 @@ fn validate_fp(fp: &FokkerPlanckConfig, sc: &Scenario) -> Check {
         ));
     }
     check_non_negative("fokker_planck.t_end", fp.t_end)?;
+    if !fp.steady && fp.t_end == 0.0 {
+        return Err(Invalid::new(
+            "fokker_planck.steady",
+            "nothing to compute: set steady = true, or t_end > 0 for a transient run",
+        ));
+    }
     check_positive("fokker_planck.dt", fp.dt)?;
     let x_max = fp.x.min.abs().max(fp.x.max.abs());
     let min_lambda = valley.min_lambda_on(x_max);

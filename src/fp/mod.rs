@@ -149,6 +149,9 @@ pub enum FpError {
     /// The discrete operator could not be factorised.
     #[error("Fokker–Planck solver: {0}")]
     Singular(#[from] SingularMatrix),
+    /// Neither a steady state nor a transient was requested.
+    #[error("Fokker–Planck solver: nothing to compute (steady = false and t_end = 0)")]
+    NothingToDo,
     /// The solution is not finite.
     #[error("Fokker–Planck solver: the density is not finite ({0})")]
     NotFinite(&'static str),
@@ -294,7 +297,7 @@ pub fn run(
     let (density, which) = match (&steady, final_density) {
         (Some(ss), _) => (ss.density.clone(), "steady"),
         (None, Some(p)) => (p, "transient"),
-        (None, None) => (initial_density(&grid, &InitialConfig::Uniform {}), "none"),
+        (None, None) => return Err(FpError::NothingToDo),
     };
     let m = moments(&grid, valley, &density, 0.0);
     let mx = grid.marginal_x(&density);
