@@ -477,6 +477,16 @@ fn print_theory_vs_fp_table() {
         })
         .collect();
     files.sort();
+    let v = Valley2d::paper();
+    println!("| Δ_S/Δ_S* | x_ss reduced | F(x_ss) | κ(x_ss) exact |");
+    for f in [
+        0.5, 0.9999, 1.0001, 1.001, 1.01, 1.1, 2.0, 4.0, 8.0, 20.0, 40.0,
+    ] {
+        let n = hessian(0.0005 * f);
+        let x = x_ss_reduced(&v, &n, UNBOUNDED, 1.6);
+        let k = kappa_at(&v, &n, x, YLaw::Exact, UNBOUNDED).unwrap();
+        println!("| {f} | {x:.5} | {:.4} | {k:.1} |", v.flatness(x));
+    }
     println!(
         "| scenario | Δ_S | κ (closed) | κ(0) cond. on FP y | x_ss reduced | x_ss (y unbounded) | ⟨|x|⟩ red / Eq.13 / Eq.14 | L1 red–Eq.13 | L1 red–Eq.14 |"
     );
