@@ -104,5 +104,10 @@ fn transient(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, steady, transient);
+criterion_group! {
+    name = benches;
+    // No plots: criterion's plotters backend needs system fonts this machine may lack.
+    config = Criterion::default().without_plots();
+    targets = steady, transient
+}
 criterion_main!(benches);

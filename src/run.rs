@@ -10,6 +10,7 @@ use crate::landscape::Valley2d;
 use crate::report::files::{WriteError, write_csv, write_json, write_npy};
 use crate::report::plot::{self, Heatmap, LinePlot, Mark, Series};
 use crate::scenario::{Scenario, ScenarioError};
+use crate::theory::{self, TheorySummary};
 
 /// Options shared by `run` and `figures`.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +73,9 @@ pub struct Summary {
     /// The FP part.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fokker_planck: Option<FpSummary>,
+    /// The theory part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theory: Option<TheorySummary>,
     /// Cross-checks between the parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
@@ -123,8 +127,10 @@ pub fn run_scenario(
         scenario: scenario.name.clone(),
         wall_seconds: 0.0,
         fokker_planck: None,
+        theory: None,
         comparison: None,
     };
+    let mut comparison = Comparison::default();
     let mut fp_result = None;
     if let (Some(cfg), Some(valley)) = (&scenario.fokker_planck, scenario.valley2d()) {
         let res = fp::run(valley, &scenario.noise, cfg, progress)
@@ -133,51 +139,181 @@ pub fn run_scenario(
         summary.fokker_planck = Some(res.summary.clone());
         fp_result = Some(res);
     }
+    // The x-grid every marginal is reported on: the FP grid, else the theory's own.
+    let mut marginals: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    let mut x_grid: Option<(Vec<f64>, f64)> = fp_result.as_ref().map(|r| {
+        marginals.push(("fp", r.grid.marginal_x(&r.density)));
+        (r.grid.xs(), r.grid.dx)
+    });
+    if let (Some(tcfg), Some(valley)) = (&scenario.theory, scenario.valley2d()) {
+        let cfg = tcfg.with_fp_domain(scenario.fokker_planck.as_ref());
+        summary.theory = Some(theory::summarize(valley, &scenario.noise, &cfg));
+        let (xs, dx) = x_grid.get_or_insert_with(|| {
+            let xs = cfg.x_grid();
+            let dx = if xs.len() > 1 { xs[1] - xs[0] } else { 1.0 };
+            (xs, dx)
+        });
+        let paper = theory::marginal_x_paper(valley, &scenario.noise, xs);
+        let reduced = theory::marginal_x_reduced(valley, &scenario.noise, xs, cfg.y_range());
+        if let Some(fp) = &fp_result {
+            let p_fp = fp.grid.marginal_x(&fp.density);
+            comparison.l1_fp_theory_reduced = Some(l1_distance(&p_fp, &reduced, *dx));
+            comparison.l1_fp_theory_paper = paper.as_ref().map(|p| l1_distance(&p_fp, p, *dx));
+        }
+        let profiles = theory::valley_profiles(valley, &scenario.noise, xs, cfg.y_range());
+        write_valley_profile_figure(out, &profiles, fp_result.as_ref())?;
+        marginals.push((
+            "theory_paper",
+            paper.unwrap_or_else(|| vec![f64::NAN; xs.len()]),
+        ));
+        marginals.push(("theory_reduced", reduced));
+    }
+    if let Some((xs, _)) = &x_grid {
+        write_marginal_x(out, xs, &marginals)?;
+    }
     if let Some(res) = &fp_result {
-        write_marginals(out, res, &[])?;
+        let ys = res.grid.ys();
+        let py = res.grid.marginal_y(&res.density);
+        write_csv(&out.join("marginal_y.csv"), &["y", "fp"], &[&ys, &py])?;
+    }
+    if comparison.l1_fp_theory_reduced.is_some()
+        || comparison.l1_fp_theory_paper.is_some()
+        || comparison.l1_fp_sampler.is_some()
+    {
+        summary.comparison = Some(comparison);
     }
     summary.wall_seconds = clock.elapsed().as_secs_f64();
     write_json(&out.join("summary.json"), &summary)?;
     Ok(summary)
 }
 
-/// A named x- or y-marginal column from another part (theory, sampler).
-pub struct Column<'a> {
-    /// CSV header and legend name.
-    pub name: &'a str,
-    /// Values on the FP grid.
-    pub values: &'a [f64],
-}
-
-/// marginal_x.csv and marginal_y.csv, and the x-marginal figure with every column.
-fn write_marginals(out: &Path, res: &FpResult, extra_x: &[Column<'_>]) -> Result<(), WriteError> {
-    let g = &res.grid;
-    let xs = g.xs();
-    let px = g.marginal_x(&res.density);
-    let mut header = vec!["x", "fp"];
-    let mut cols: Vec<&[f64]> = vec![&xs, &px];
-    for c in extra_x {
-        header.push(c.name);
-        cols.push(c.values);
+/// marginal_x.csv (`x` then one column per part, SPEC §7) and the x-marginal figure.
+fn write_marginal_x(
+    out: &Path,
+    xs: &[f64],
+    columns: &[(&str, Vec<f64>)],
+) -> Result<(), WriteError> {
+    let mut header = vec!["x"];
+    let mut cols: Vec<&[f64]> = vec![xs];
+    for (name, values) in columns {
+        header.push(name);
+        cols.push(values);
     }
     write_csv(&out.join("marginal_x.csv"), &header, &cols)?;
-    let ys = g.ys();
-    let py = g.marginal_y(&res.density);
-    write_csv(&out.join("marginal_y.csv"), &["y", "fp"], &[&ys, &py])?;
-    let mut series = vec![Series::new("Fokker–Planck", &xs, &px, 0, Mark::Line)];
-    for (n, c) in extra_x.iter().enumerate() {
-        series.push(Series::new(c.name, &xs, c.values, n + 1, Mark::Dashed));
-    }
+    let series = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, v))| v.iter().any(|p| p.is_finite()))
+        .map(|(n, (name, values))| {
+            let label = match *name {
+                "fp" => "Fokker–Planck",
+                "theory_paper" => "theory, paper level (Eq. 13)",
+                "theory_reduced" => "theory, reduced 1-D equation",
+                "sampler" => "Monte-Carlo sampler",
+                other => other,
+            };
+            let mark = if n == 0 { Mark::Line } else { Mark::Dashed };
+            Series::new(label, xs, values, n, mark)
+        })
+        .collect();
     plot::line_plot(
         &out.join("marginal_x"),
         &LinePlot {
-            title: format!("x-marginal of the {} density", res.summary.density),
+            title: "Stationary x-marginal along the valley".into(),
             x_label: "x (degenerate direction)".into(),
             y_label: "p(x)".into(),
             series,
             ..Default::default()
         },
     )
+}
+
+/// Fig. 4(b)-style profile: L(x, 0) and the effective loss L_eff along the valley (theory),
+/// with −Δ(x) ln P_FP(x, y ≈ 0) from the FP density, each shifted to 0 at its minimum.
+fn write_valley_profile_figure(
+    out: &Path,
+    prof: &theory::ValleyProfiles,
+    fp: Option<&FpResult>,
+) -> Result<(), WriteError> {
+    let shift = |v: &[f64]| -> Vec<f64> {
+        let m = v
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        v.iter().map(|x| x - m).collect()
+    };
+    let mut series = vec![Series::new(
+        "L(x, 0), the loss",
+        &prof.x,
+        &shift(&prof.loss),
+        6,
+        Mark::Line,
+    )];
+    if let Some(l) = &prof.l_eff_paper {
+        series.push(Series::new(
+            "L_eff, paper (Eq. 13)",
+            &prof.x,
+            &shift(l),
+            1,
+            Mark::Dashed,
+        ));
+    }
+    if let Some(l) = &prof.l_eff_reduced {
+        series.push(Series::new(
+            "L_eff, reduced theory",
+            &prof.x,
+            &shift(l),
+            2,
+            Mark::Dashed,
+        ));
+    }
+    if let Some(res) = fp {
+        let g = &res.grid;
+        let j0 = (0..g.ny)
+            .min_by(|&a, &b| g.y(a).abs().total_cmp(&g.y(b).abs()))
+            .unwrap_or(0);
+        let l_fp: Vec<f64> = (0..g.nx)
+            .map(|i| {
+                let p = res.density[g.index(i, j0)];
+                let delta = prof_delta_at(prof, g.x(i));
+                if p > 0.0 { -delta * p.ln() } else { f64::NAN }
+            })
+            .collect();
+        series.push(Series::new(
+            "−Δ(x) ln P_FP(x, y≈0)",
+            &g.xs(),
+            &shift(&l_fp),
+            0,
+            Mark::Points,
+        ));
+    }
+    plot::line_plot(
+        &out.join("valley_profile"),
+        &LinePlot {
+            title: "Loss along the valley before and after reshaping by the noise".into(),
+            x_label: "x (along the valley, y = 0)".into(),
+            y_label: "loss − its minimum".into(),
+            series,
+            ..Default::default()
+        },
+    )
+}
+
+/// Δ(x) of the profiles, linearly interpolated.
+fn prof_delta_at(prof: &theory::ValleyProfiles, x: f64) -> f64 {
+    let xs = &prof.x;
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    match xs.iter().position(|&v| v >= x) {
+        Some(0) => prof.delta[0],
+        None => prof.delta[xs.len() - 1],
+        Some(k) => {
+            let t = (x - xs[k - 1]) / (xs[k] - xs[k - 1]);
+            prof.delta[k - 1] * (1.0 - t) + prof.delta[k] * t
+        }
+    }
 }
 
 /// density.npy, moments.csv, snapshots and the FP heatmap.
@@ -290,6 +426,21 @@ fn print_summary(summary: &Summary, out: &Path) {
             fp.solve_seconds
                 .map(|s| format!(", steady solve {s:.3} s"))
                 .unwrap_or_default()
+        );
+    }
+    if let Some(th) = &summary.theory {
+        let star = th
+            .delta_s_star
+            .map_or_else(|| "none".to_string(), |v| format!("{v:.4}"));
+        println!("  theory: x_ss = {:.4} (reduced), Δ_S* = {star}", th.x_ss);
+    }
+    if let Some(c) = &summary.comparison {
+        let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        println!(
+            "  L1 distances of x-marginals: FP–reduced {}, FP–paper {}, FP–sampler {}",
+            show(c.l1_fp_theory_reduced),
+            show(c.l1_fp_theory_paper),
+            show(c.l1_fp_sampler)
         );
     }
     println!("  outputs in {}", out.display());
