@@ -273,11 +273,14 @@ fn write_valley_profile_figure(
         let j0 = (0..g.ny)
             .min_by(|&a, &b| g.y(a).abs().total_cmp(&g.y(b).abs()))
             .unwrap_or(0);
+        // Below this fraction of the peak the density is round-off, not physics.
+        const FLOOR: f64 = 1e-10;
+        let peak = (0..g.nx).map(|i| res.density[g.index(i, j0)]).fold(0.0f64, f64::max);
         let l_fp: Vec<f64> = (0..g.nx)
             .map(|i| {
                 let p = res.density[g.index(i, j0)];
                 let delta = prof_delta_at(prof, g.x(i));
-                if p > 0.0 { -delta * p.ln() } else { f64::NAN }
+                if p > FLOOR * peak { -delta * p.ln() } else { f64::NAN }
             })
             .collect();
         series.push(Series::new(
@@ -435,7 +438,7 @@ fn print_summary(summary: &Summary, out: &Path) {
         println!("  theory: x_ss = {:.4} (reduced), Δ_S* = {star}", th.x_ss);
     }
     if let Some(c) = &summary.comparison {
-        let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3e}"));
         println!(
             "  L1 distances of x-marginals: FP–reduced {}, FP–paper {}, FP–sampler {}",
             show(c.l1_fp_theory_reduced),

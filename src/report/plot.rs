@@ -281,7 +281,7 @@ pub fn draw_line_plot<DB: DrawingBackend>(
                         .draw_series(DashedLineSeries::new(pts.clone(), 8, 5, style))
                         .map_err(|x| e(&x))?,
                     Mark::Points => chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, style.filled())))
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 2, style.filled())))
                         .map_err(|x| e(&x))?,
                 };
                 if !s.label.is_empty() {
