@@ -7,6 +7,7 @@
 
 pub mod fp;
 pub mod landscape;
+pub mod network;
 pub mod noise;
 pub mod report;
 pub mod run;
