@@ -2,7 +2,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn placeholder(c: &mut Criterion) {
-    c.bench_function("network_placeholder", |b| b.iter(|| std::hint::black_box(1 + 1)));
+    c.bench_function("network_placeholder", |b| {
+        b.iter(|| std::hint::black_box(1 + 1))
+    });
 }
 
 criterion_group! {

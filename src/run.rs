@@ -275,12 +275,18 @@ fn write_valley_profile_figure(
             .unwrap_or(0);
         // Below this fraction of the peak the density is round-off, not physics.
         const FLOOR: f64 = 1e-10;
-        let peak = (0..g.nx).map(|i| res.density[g.index(i, j0)]).fold(0.0f64, f64::max);
+        let peak = (0..g.nx)
+            .map(|i| res.density[g.index(i, j0)])
+            .fold(0.0f64, f64::max);
         let l_fp: Vec<f64> = (0..g.nx)
             .map(|i| {
                 let p = res.density[g.index(i, j0)];
                 let delta = prof_delta_at(prof, g.x(i));
-                if p > FLOOR * peak { -delta * p.ln() } else { f64::NAN }
+                if p > FLOOR * peak {
+                    -delta * p.ln()
+                } else {
+                    f64::NAN
+                }
             })
             .collect();
         series.push(Series::new(

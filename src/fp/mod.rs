@@ -5,6 +5,7 @@
 pub mod grid;
 pub mod nested;
 pub mod operator;
+pub mod passage;
 pub mod steady;
 pub mod transient;
 
