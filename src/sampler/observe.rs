@@ -1,0 +1,249 @@
+//! What a walker records while it runs: ensemble time-series sums, running extremes for the
+//! search time, histograms on the FP grid, stored trajectories. Shared by the 2-D and N-D walkers.
+
+use crate::scenario::AxisConfig;
+
+/// Columns of the ensemble time series (sums over alive walkers at a record step).
+pub(crate) const TS_COLS: usize = 6;
+/// Column indices into a time-series row.
+pub(crate) const TS_FLATNESS: usize = 0;
+pub(crate) const TS_FLATNESS_HAT: usize = 1;
+pub(crate) const TS_LOSS: usize = 2;
+pub(crate) const TS_X: usize = 3;
+pub(crate) const TS_ABS_X: usize = 4;
+pub(crate) const TS_Y_SQ: usize = 5;
+
+/// Number of log-spaced record steps of the ensemble time series (before de-duplication).
+pub const TIMESERIES_POINTS: usize = 160;
+/// Points kept per stored trajectory (subsampled at a fixed stride).
+pub const TRAJECTORY_POINTS: usize = 2000;
+/// Histograms bin every `HIST_STRIDE`-th post-burn-in step of a walker (successive steps are
+/// strongly correlated; binning every step would cost more than it adds).
+pub const HIST_STRIDE: usize = 4;
+
+/// Fixed parameters of a run, shared by every batch.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub seed: u64,
+    pub walkers: usize,
+    pub steps: usize,
+    pub burn_in: usize,
+    pub radius_sq: f64,
+    /// Sorted, unique record steps of the time series (first is 0).
+    pub record_steps: Vec<usize>,
+    pub traj_walkers: usize,
+    pub traj_stride: usize,
+    pub grid: Option<(AxisConfig, AxisConfig)>,
+}
+
+impl Plan {
+    /// Log-spaced record steps 0, 1, …, steps.
+    pub fn log_steps(steps: usize) -> Vec<usize> {
+        let mut v = vec![0usize];
+        let top = (steps as f64).ln();
+        for k in 0..TIMESERIES_POINTS {
+            let s = (top * k as f64 / (TIMESERIES_POINTS - 1) as f64)
+                .exp()
+                .round() as usize;
+            let s = s.clamp(1, steps);
+            if *v.last().unwrap_or(&0) != s {
+                v.push(s);
+            }
+        }
+        if *v.last().unwrap_or(&0) != steps {
+            v.push(steps);
+        }
+        v
+    }
+
+    /// Number of post-burn-in states averaged per walker.
+    pub fn averaged(&self) -> usize {
+        self.steps - self.burn_in
+    }
+}
+
+/// Result of one walker.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WalkerOut {
+    pub diverged_at: Option<usize>,
+    /// |x̄| (2-D) or the root-mean-square of the x̄_j (N-D).
+    pub x_abs: f64,
+    pub flatness: f64,
+    pub flatness_hat: f64,
+    /// Time averages [x̄, ȳ] (N-D: means over j and i).
+    pub mean: [f64; 2],
+    /// Time averages [⟨x²⟩, ⟨xy⟩, ⟨y²⟩] (2-D only; zero for N-D).
+    pub m2: [f64; 3],
+    /// Time average of the mean of y_i².
+    pub y_sq: f64,
+    /// First step at which the search observable reaches its time average.
+    pub search_step: Option<usize>,
+}
+
+/// Sums of one batch on the record steps.
+#[derive(Debug, Clone)]
+pub(crate) struct TsAcc {
+    pub alive: Vec<u64>,
+    pub sums: Vec<[f64; TS_COLS]>,
+}
+
+impl TsAcc {
+    pub fn new(points: usize) -> Self {
+        Self {
+            alive: vec![0; points],
+            sums: vec![[0.0; TS_COLS]; points],
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, idx: usize, row: [f64; TS_COLS]) {
+        self.alive[idx] += 1;
+        for (s, v) in self.sums[idx].iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+
+    /// Add another batch's sums (in batch order, for bit-reproducibility).
+    pub fn merge(&mut self, other: &TsAcc) {
+        for (a, b) in self.alive.iter_mut().zip(&other.alive) {
+            *a += b;
+        }
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+    }
+}
+
+/// Counts of x and y on the FP grid.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hist {
+    pub x: Vec<u64>,
+    pub y: Vec<u64>,
+    /// Samples offered (inside or outside the grid).
+    pub samples: u64,
+}
+
+impl Hist {
+    pub fn new(grid: &Option<(AxisConfig, AxisConfig)>) -> Self {
+        match grid {
+            Some((gx, gy)) => Self {
+                x: vec![0; gx.cells],
+                y: vec![0; gy.cells],
+                samples: 0,
+            },
+            None => Self::default(),
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, grid: &(AxisConfig, AxisConfig), x: f64, y: f64) {
+        self.samples += 1;
+        if let Some(i) = bin(&grid.0, x) {
+            self.x[i] += 1;
+        }
+        if let Some(j) = bin(&grid.1, y) {
+            self.y[j] += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Hist) {
+        for (a, b) in self.x.iter_mut().zip(&other.x) {
+            *a += b;
+        }
+        for (a, b) in self.y.iter_mut().zip(&other.y) {
+            *a += b;
+        }
+        self.samples += other.samples;
+    }
+}
+
+/// Cell of `v` on a cell-centred axis, if inside.
+#[inline]
+pub(crate) fn bin(a: &AxisConfig, v: f64) -> Option<usize> {
+    let u = (v - a.min) / (a.max - a.min) * a.cells as f64;
+    if u >= 0.0 && u < a.cells as f64 {
+        Some((u as usize).min(a.cells - 1))
+    } else {
+        None
+    }
+}
+
+/// Density on an axis from counts: Σ p·dx = 1 over the cells (None when empty).
+pub(crate) fn density(a: &AxisConfig, counts: &[u64]) -> Option<Vec<f64>> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let dx = (a.max - a.min) / a.cells as f64;
+    Some(
+        counts
+            .iter()
+            .map(|&c| c as f64 / (total as f64 * dx))
+            .collect(),
+    )
+}
+
+/// Running extremes of a scalar observable with the steps at which each new record was set,
+/// so the first passage to any level between them can be found after the run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extremes {
+    lo: f64,
+    hi: f64,
+    mins: Vec<(usize, f64)>,
+    maxs: Vec<(usize, f64)>,
+}
+
+impl Extremes {
+    pub fn reset(&mut self, v0: f64) {
+        self.lo = v0;
+        self.hi = v0;
+        self.mins.clear();
+        self.maxs.clear();
+        self.mins.push((0, v0));
+        self.maxs.push((0, v0));
+    }
+
+    /// Whether `v` would set a new record (cheap test for the hot loop).
+    #[inline(always)]
+    pub fn is_record(&self, v: f64) -> bool {
+        v < self.lo || v > self.hi
+    }
+
+    #[inline]
+    pub fn observe(&mut self, step: usize, v: f64) {
+        if v < self.lo {
+            self.lo = v;
+            self.mins.push((step, v));
+        } else if v > self.hi {
+            self.hi = v;
+            self.maxs.push((step, v));
+        }
+    }
+
+    /// First step at which the observable reached `target` coming from its start value
+    /// (0 if it started there; None if it never did).
+    pub fn first_passage(&self, target: f64) -> Option<usize> {
+        let v0 = self.mins.first()?.1;
+        if v0 > target {
+            let i = self.mins.partition_point(|&(_, v)| v > target);
+            self.mins.get(i).map(|r| r.0)
+        } else if v0 < target {
+            let i = self.maxs.partition_point(|&(_, v)| v < target);
+            self.maxs.get(i).map(|r| r.0)
+        } else {
+            Some(0)
+        }
+    }
+}
+
+/// Output of one batch of walkers.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchOut {
+    pub walkers: Vec<WalkerOut>,
+    pub ts: TsAcc,
+    pub hist: Hist,
+    /// (walker index, points) of the stored trajectories.
+    pub trajectories: Vec<(usize, Vec<[f64; 2]>)>,
+}
