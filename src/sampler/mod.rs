@@ -623,7 +623,7 @@ pub fn run(
                     };
                     let lo = b * per_batch;
                     let hi = (lo + per_batch).min(cfg.walkers);
-                    walk_nd::run_batch(nd, v, &plan, &start, lo..hi)
+                    run_nd(nd, v, &plan, &start, lo..hi)
                 }
             };
             bar.inc(1);
@@ -668,6 +668,54 @@ fn run_2d_avx2<R: Rule2d>(rule: &R, v: &V2, plan: &Plan, start: [f64; 2], b: usi
 #[target_feature(enable = "avx512f,avx512dq,avx2")]
 fn run_2d_avx512<R: Rule2d>(rule: &R, v: &V2, plan: &Plan, start: [f64; 2], b: usize) -> BatchOut {
     walk2d::run_batch(rule, v, plan, start, b)
+}
+
+/// Dispatch N-D walkers like [`run_2d`].
+fn run_nd(
+    rule: RuleNd,
+    v: &ValleyNd,
+    plan: &Plan,
+    start: &[f64],
+    range: std::ops::Range<usize>,
+) -> BatchOut {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { run_nd_avx512(rule, v, plan, start, range) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { run_nd_avx2(rule, v, plan, start, range) };
+        }
+    }
+    walk_nd::run_batch(rule, v, plan, start, range)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn run_nd_avx2(
+    rule: RuleNd,
+    v: &ValleyNd,
+    plan: &Plan,
+    start: &[f64],
+    range: std::ops::Range<usize>,
+) -> BatchOut {
+    walk_nd::run_batch(rule, v, plan, start, range)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2")]
+fn run_nd_avx512(
+    rule: RuleNd,
+    v: &ValleyNd,
+    plan: &Plan,
+    start: &[f64],
+    range: std::ops::Range<usize>,
+) -> BatchOut {
+    walk_nd::run_batch(rule, v, plan, start, range)
 }
 
 /// Mean and standard error of the mean.

@@ -94,6 +94,7 @@ impl NdScratch {
     /// λ^{(i)}(x) into `lam`; also fills p_j = x_j (x_j² − r_j²) and ss_j = (x_j² − r_j²)².
     #[inline(always)]
     fn lambdas(&mut self, v: &ValleyNd, x: &[f64]) {
+        let x = &x[..v.n_f];
         for (((p, ss), &xj), &r2) in self.p.iter_mut().zip(&mut self.ss).zip(x).zip(&self.r2) {
             let s = xj * xj - r2;
             *p = xj * s;
@@ -135,11 +136,14 @@ impl NdScratch {
     fn step_hess(&mut self, v: &ValleyNd, dt: f64, scale: f64, x: &mut [f64], y: &mut [f64]) {
         let (n_f, n_s) = (v.n_f, v.n_s);
         let (xi_x, xi_y) = self.xi.split_at(n_f);
+        // Exact-length views let the compiler drop bounds checks and vectorise.
+        let (x, r2, xi_x) = (&mut x[..n_f], &self.r2[..n_f], &xi_x[..n_f]);
+        let (p, ss, pm) = (&mut self.p[..n_f], &mut self.ss[..n_f], &mut self.pm[..n_f]);
         for j in 0..n_f {
-            let s = x[j] * x[j] - self.r2[j];
-            self.p[j] = x[j] * s;
-            self.ss[j] = s * s;
-            self.pm[j] = self.p[j] * xi_x[j];
+            let s = x[j] * x[j] - r2[j];
+            p[j] = x[j] * s;
+            ss[j] = s * s;
+            pm[j] = p[j] * xi_x[j];
         }
         for i in 0..n_s {
             let row = v.b_row(i);
@@ -156,11 +160,12 @@ impl NdScratch {
             }
         }
         let el0 = v.eps_lambda0();
+        let (p, y2b, ymb) = (&self.p[..n_f], &self.y2b[..n_f], &self.ymb[..n_f]);
         for j in 0..n_f {
             let xj = x[j];
-            let gx = el0 * xj + 2.0 * self.p[j] * self.y2b[j];
-            let hjj = el0 + 2.0 * (3.0 * xj * xj - self.r2[j]) * self.y2b[j];
-            let hx = hjj * xi_x[j] + 4.0 * self.p[j] * self.ymb[j];
+            let gx = el0 * xj + 2.0 * p[j] * y2b[j];
+            let hjj = el0 + 2.0 * (3.0 * xj * xj - r2[j]) * y2b[j];
+            let hx = hjj * xi_x[j] + 4.0 * p[j] * ymb[j];
             x[j] = xj - dt * gx + scale * hx;
         }
         for i in 0..n_s {
@@ -178,6 +183,7 @@ fn sum_ln(lam: &[f64]) -> f64 {
 }
 
 /// Run walkers `range` of the N-D valley from `start` (x then y).
+#[inline(always)]
 pub(crate) fn run_batch(
     rule: RuleNd,
     v: &ValleyNd,
