@@ -67,6 +67,33 @@ fn sgd_stationary_variance_on_a_quadratic_matches_the_exact_discrete_formula() {
 }
 
 #[test]
+fn sgd_with_power_one_has_the_discrete_variance_of_noise_sqrt_lambda() {
+    // γ = 1: noise η √(2σ) |H|^(1/2) ξ, so on L = ½ λ y² Var = η² 2σ λ / (1 − (1 − ηλ)²).
+    let (lambda, eta, sigma): (f64, f64, f64) = (4.0, 0.1, 0.5);
+    let exact = eta * eta * 2.0 * sigma * lambda / (1.0 - (1.0 - eta * lambda).powi(2));
+    let src = std::fs::read_to_string("scenarios/sampler-quadratic.toml")
+        .unwrap()
+        .replace("sigma = 0.5", "sigma = 0.5\npower = 1.0");
+    let s = run(&scenario(&src)).summary;
+    let (v, se) = (s.y_sq_ss.unwrap(), s.y_sq_ss_stderr.unwrap());
+    println!("γ = 1: <y²> = {v} ± {se}, exact {exact}");
+    assert!((v - exact).abs() < 3.0 * se, "{v} ± {se} vs {exact}");
+}
+
+#[test]
+fn langevin_with_dt_equal_to_eta_is_sgd_step_for_step() {
+    // With dt = η, Euler–Maruyama of dθ = −∇L dt + √(2 ησ H²) dW is the random-shift SGD update.
+    let sgd = paper_sgd(0.2, "sgd", 40)
+        .replace("steps = 200000", "steps = 5000")
+        .replace("burn_in = 100000", "burn_in = 1000");
+    let langevin = sgd.replace("kind = \"sgd\"", "kind = \"langevin\"\ndt = 0.01");
+    let (a, b) = (run(&scenario(&sgd)), run(&scenario(&langevin)));
+    assert_eq!(a.summary.x_ss_abs, b.summary.x_ss_abs);
+    assert_eq!(a.summary.second_moment_ss, b.summary.second_moment_ss);
+    assert_eq!(a.trajectories, b.trajectories);
+}
+
+#[test]
 fn langevin_on_the_ou_case_matches_the_lyapunov_covariance() {
     let sc = scenario(&std::fs::read_to_string("scenarios/sampler-ou.toml").unwrap());
     let Landscape::Valley2d(v) = &sc.landscape else {
@@ -262,6 +289,11 @@ start = [0.1, 1.0]
     assert!(fs > 1.25 * f0, "sgd moves towards the flattest point");
     assert!(fs > fg && fs > fl);
     assert!((fg / f0 - 1.0).abs() < 0.02, "gd stays near its start");
+    // The exact shift (μ of std 0.45 here, not small) also moves towards flatter points.
+    let shift = run(&scenario(&base("sgd-exact-shift", hess, ""))).summary;
+    let fe = shift.flatness_ss.unwrap();
+    println!("sgd-exact-shift: {fe}");
+    assert!(fe > 1.1 * f0 && fe > fg, "exact shift {fe}");
     // Flatness rises along the SGD run.
     let ts = &sgd.timeseries;
     assert!(ts.mean_flatness.last().unwrap() > &(1.2 * ts.mean_flatness[0]));

@@ -382,3 +382,94 @@ pub(crate) fn run_batch<R: Rule2d>(
         trajectories,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One step of every rule against [`Valley2d::grad`] and [`Valley2d::hessian`].
+    #[test]
+    fn steps_match_the_reference_gradient_and_hessian() {
+        let valley = Valley2d {
+            epsilon: 0.01,
+            lambda: vec![8.0, -2.0, 1.0, 0.1],
+        };
+        let v = V2::new(&valley);
+        let x0: Lanes = std::array::from_fn(|l| -1.3 + 0.09 * l as f64);
+        let y0: Lanes = std::array::from_fn(|l| 0.4 - 0.03 * l as f64);
+        let n1: Lanes = std::array::from_fn(|l| ((l * 7 % 5) as f64 - 2.0) / 2.0);
+        let n2: Lanes = std::array::from_fn(|l| ((l * 3 % 7) as f64 - 3.0) / 3.0);
+        let (dt, scale) = (0.01, 0.02);
+        let check =
+            |name: &str, rule: &dyn Fn(&mut Lanes, &mut Lanes), f: &dyn Fn(usize) -> [f64; 2]| {
+                let (mut x, mut y) = (x0, y0);
+                rule(&mut x, &mut y);
+                for l in 0..LANES {
+                    let e = f(l);
+                    assert!(
+                        (x[l] - e[0]).abs() < 1e-13 && (y[l] - e[1]).abs() < 1e-13,
+                        "{name} lane {l}"
+                    );
+                }
+            };
+        let g = |l: usize| valley.grad(x0[l], y0[l]);
+        let h = |l: usize| valley.hessian(x0[l], y0[l]);
+        check(
+            "HessLin",
+            &|x, y| HessLin { dt, scale }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let (g, h) = (g(l), h(l));
+                [
+                    x0[l] - dt * g[0] + scale * (h[0][0] * n1[l] + h[0][1] * n2[l]),
+                    y0[l] - dt * g[1] + scale * (h[1][0] * n1[l] + h[1][1] * n2[l]),
+                ]
+            },
+        );
+        check(
+            "HessPow",
+            &|x, y| {
+                HessPow {
+                    dt,
+                    scale,
+                    half_power: 0.5,
+                }
+                .step(&v, x, y, &n1, &n2)
+            },
+            &|l| {
+                let (g, m) = (g(l), crate::noise::sym_abs_pow(h(l), 0.5));
+                [
+                    x0[l] - dt * g[0] + scale * (m[0][0] * n1[l] + m[0][1] * n2[l]),
+                    y0[l] - dt * g[1] + scale * (m[1][0] * n1[l] + m[1][1] * n2[l]),
+                ]
+            },
+        );
+        let b = [[0.3, 0.1], [0.1, 0.2]];
+        check(
+            "ConstNoise",
+            &|x, y| ConstNoise { dt, b }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let g = g(l);
+                [
+                    x0[l] - dt * g[0] + b[0][0] * n1[l] + b[0][1] * n2[l],
+                    y0[l] - dt * g[1] + b[1][0] * n1[l] + b[1][1] * n2[l],
+                ]
+            },
+        );
+        check(
+            "ExactShift",
+            &|x, y| ExactShift { eta: dt, s: scale }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let g = valley.grad(x0[l] - scale * n1[l], y0[l] - scale * n2[l]);
+                [x0[l] - dt * g[0], y0[l] - dt * g[1]]
+            },
+        );
+        check(
+            "Gd",
+            &|x, y| Gd { eta: dt }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let g = g(l);
+                [x0[l] - dt * g[0], y0[l] - dt * g[1]]
+            },
+        );
+    }
+}

@@ -131,6 +131,60 @@ impl NdScratch {
         }
     }
 
+    /// One step of `rule` with the normals already in `xi`; returns Σ ln λ^{(i)} of the state
+    /// before the step (the search observable).
+    #[inline(always)]
+    fn step(&mut self, rule: RuleNd, v: &ValleyNd, x: &mut [f64], y: &mut [f64]) -> f64 {
+        let (n_f, n_s) = (v.n_f, v.n_s);
+        match rule {
+            RuleNd::HessLin { dt, scale } => {
+                self.step_hess(v, dt, scale, x, y);
+                sum_ln(&self.lam)
+            }
+            RuleNd::Iso { dt, scale } => {
+                self.gradient(v, x, y);
+                for j in 0..n_f {
+                    x[j] = x[j] - dt * self.gx[j] + scale * self.xi[j];
+                }
+                for i in 0..n_s {
+                    y[i] = y[i] - dt * self.gy[i] + scale * self.xi[n_f + i];
+                }
+                sum_ln(&self.lam)
+            }
+            RuleNd::ExactShift { eta, s } => {
+                self.lambdas(v, x);
+                let z = sum_ln(&self.lam);
+                let (mut xsh, mut ysh) =
+                    (std::mem::take(&mut self.xsh), std::mem::take(&mut self.ysh));
+                for j in 0..n_f {
+                    xsh[j] = x[j] - s * self.xi[j];
+                }
+                for i in 0..n_s {
+                    ysh[i] = y[i] - s * self.xi[n_f + i];
+                }
+                self.gradient(v, &xsh, &ysh);
+                (self.xsh, self.ysh) = (xsh, ysh);
+                for j in 0..n_f {
+                    x[j] -= eta * self.gx[j];
+                }
+                for i in 0..n_s {
+                    y[i] -= eta * self.gy[i];
+                }
+                z
+            }
+            RuleNd::Gd { eta } => {
+                self.gradient(v, x, y);
+                for j in 0..n_f {
+                    x[j] -= eta * self.gx[j];
+                }
+                for i in 0..n_s {
+                    y[i] -= eta * self.gy[i];
+                }
+                sum_ln(&self.lam)
+            }
+        }
+    }
+
     /// One `HessLin` step; leaves λ(x_old) in `lam`.
     #[inline(always)]
     fn step_hess(&mut self, v: &ValleyNd, dt: f64, scale: f64, x: &mut [f64], y: &mut [f64]) {
@@ -239,56 +293,10 @@ pub(crate) fn run_batch(
 
         for k in 1..=plan.steps {
             // Advance; z_prev is the search observable of x_{k−1}.
-            let z_prev = match rule {
-                RuleNd::HessLin { dt, scale } => {
-                    rng.fill_normals(&mut sc.xi);
-                    sc.step_hess(v, dt, scale, &mut x, &mut y);
-                    sum_ln(&sc.lam)
-                }
-                RuleNd::Iso { dt, scale } => {
-                    rng.fill_normals(&mut sc.xi);
-                    sc.gradient(v, &x, &y);
-                    for j in 0..n_f {
-                        x[j] = x[j] - dt * sc.gx[j] + scale * sc.xi[j];
-                    }
-                    for i in 0..n_s {
-                        y[i] = y[i] - dt * sc.gy[i] + scale * sc.xi[n_f + i];
-                    }
-                    sum_ln(&sc.lam)
-                }
-                RuleNd::ExactShift { eta, s } => {
-                    sc.lambdas(v, &x);
-                    let z = sum_ln(&sc.lam);
-                    rng.fill_normals(&mut sc.xi);
-                    let (mut xsh, mut ysh) =
-                        (std::mem::take(&mut sc.xsh), std::mem::take(&mut sc.ysh));
-                    for j in 0..n_f {
-                        xsh[j] = x[j] - s * sc.xi[j];
-                    }
-                    for i in 0..n_s {
-                        ysh[i] = y[i] - s * sc.xi[n_f + i];
-                    }
-                    sc.gradient(v, &xsh, &ysh);
-                    (sc.xsh, sc.ysh) = (xsh, ysh);
-                    for j in 0..n_f {
-                        x[j] -= eta * sc.gx[j];
-                    }
-                    for i in 0..n_s {
-                        y[i] -= eta * sc.gy[i];
-                    }
-                    z
-                }
-                RuleNd::Gd { eta } => {
-                    sc.gradient(v, &x, &y);
-                    for j in 0..n_f {
-                        x[j] -= eta * sc.gx[j];
-                    }
-                    for i in 0..n_s {
-                        y[i] -= eta * sc.gy[i];
-                    }
-                    sum_ln(&sc.lam)
-                }
-            };
+            if !matches!(rule, RuleNd::Gd { .. }) {
+                rng.fill_normals(&mut sc.xi);
+            }
+            let z_prev = sc.step(rule, v, &mut x, &mut y);
             if k >= 2 {
                 if ext.is_record(z_prev) {
                     ext.observe(k - 1, z_prev);
@@ -354,5 +362,87 @@ pub(crate) fn run_batch(
         ts,
         hist: Hist::default(),
         trajectories,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::landscape::valley_nd::ValleyNdSpec;
+
+    /// One fused step of every rule against the reference ∇L and H·v of [`ValleyNd`].
+    #[test]
+    fn fused_steps_match_the_reference_gradient_and_hessian_product() {
+        let v = ValleyNdSpec {
+            n_s: 3,
+            n_f: 21,
+            epsilon: 0.01,
+            ..Default::default()
+        }
+        .build(3)
+        .unwrap();
+        let (n_f, n_s) = (v.n_f, v.n_s);
+        let x0: Vec<f64> = (0..n_f).map(|j| 0.2 + 0.05 * j as f64).collect();
+        let y0: Vec<f64> = (0..n_s).map(|i| 0.3 - 0.2 * i as f64).collect();
+        let mut sc = NdScratch::new(&v);
+        for (k, xi) in sc.xi.iter_mut().enumerate() {
+            *xi = ((k * 37 % 11) as f64 - 5.0) / 4.0;
+        }
+        let xi = sc.xi.clone();
+        let (xi_x, xi_y) = (&xi[..n_f], &xi[n_f..n_f + n_s]);
+        let grad = |x: &[f64], y: &[f64]| {
+            let (mut gx, mut gy) = (vec![0.0; n_f], vec![0.0; n_s]);
+            v.grad(x, y, &mut gx, &mut gy);
+            (gx, gy)
+        };
+        let close = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(p, q)| (p - q).abs() <= 1e-12 * (1.0 + q.abs()))
+        };
+        let (dt, scale) = (0.01, 0.03);
+        let (gx, gy) = grad(&x0, &y0);
+        let (mut hx, mut hy) = (vec![0.0; n_f], vec![0.0; n_s]);
+        v.hess_vec(&x0, &y0, xi_x, xi_y, &mut hx, &mut hy);
+        let mut lam = vec![0.0; n_s];
+        v.lambdas(&x0, &mut lam);
+        let z0: f64 = lam.iter().map(|l| l.ln()).sum();
+
+        let (mut x, mut y) = (x0.clone(), y0.clone());
+        let z = sc.step(RuleNd::HessLin { dt, scale }, &v, &mut x, &mut y);
+        assert!((z - z0).abs() < 1e-12);
+        let ex: Vec<f64> = (0..n_f)
+            .map(|j| x0[j] - dt * gx[j] + scale * hx[j])
+            .collect();
+        let ey: Vec<f64> = (0..n_s)
+            .map(|i| y0[i] - dt * gy[i] + scale * hy[i])
+            .collect();
+        assert!(close(&x, &ex) && close(&y, &ey), "HessLin");
+
+        let (mut x, mut y) = (x0.clone(), y0.clone());
+        sc.step(RuleNd::Iso { dt, scale }, &v, &mut x, &mut y);
+        let ex: Vec<f64> = (0..n_f)
+            .map(|j| x0[j] - dt * gx[j] + scale * xi_x[j])
+            .collect();
+        let ey: Vec<f64> = (0..n_s)
+            .map(|i| y0[i] - dt * gy[i] + scale * xi_y[i])
+            .collect();
+        assert!(close(&x, &ex) && close(&y, &ey), "Iso");
+
+        let (mut x, mut y) = (x0.clone(), y0.clone());
+        sc.step(RuleNd::Gd { eta: dt }, &v, &mut x, &mut y);
+        let ex: Vec<f64> = (0..n_f).map(|j| x0[j] - dt * gx[j]).collect();
+        let ey: Vec<f64> = (0..n_s).map(|i| y0[i] - dt * gy[i]).collect();
+        assert!(close(&x, &ex) && close(&y, &ey), "Gd");
+
+        let (mut x, mut y) = (x0.clone(), y0.clone());
+        let z = sc.step(RuleNd::ExactShift { eta: dt, s: scale }, &v, &mut x, &mut y);
+        assert!((z - z0).abs() < 1e-12);
+        let xs: Vec<f64> = (0..n_f).map(|j| x0[j] - scale * xi_x[j]).collect();
+        let ys: Vec<f64> = (0..n_s).map(|i| y0[i] - scale * xi_y[i]).collect();
+        let (gsx, gsy) = grad(&xs, &ys);
+        let ex: Vec<f64> = (0..n_f).map(|j| x0[j] - dt * gsx[j]).collect();
+        let ey: Vec<f64> = (0..n_s).map(|i| y0[i] - dt * gsy[i]).collect();
+        assert!(close(&x, &ex) && close(&y, &ey), "ExactShift");
     }
 }
