@@ -29,12 +29,12 @@ fn samplers(c: &mut Criterion) {
     let paper = "kind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]";
     let sgd_2d = scenario(
         paper,
-        "kind = \"sgd\"\nwalkers = 4096\nsteps = 4000\nburn_in = 2000\nstart = [1.0, 0.1]",
+        "kind = \"sgd\"\nwalkers = 2048\nsteps = 20000\nburn_in = 10000\nstart = [1.0, 0.1]",
     );
     bench_one(c, "sgd_2d", &sgd_2d);
     let langevin = scenario(
         paper,
-        "kind = \"langevin\"\ndt = 0.01\nwalkers = 4096\nsteps = 4000\nburn_in = 2000\nstart = [1.0, 0.1]",
+        "kind = \"langevin\"\ndt = 0.01\nwalkers = 2048\nsteps = 20000\nburn_in = 10000\nstart = [1.0, 0.1]",
     );
     bench_one(c, "langevin_hessian_2d", &langevin);
     let sgd_nd = scenario(
