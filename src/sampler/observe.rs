@@ -3,6 +3,8 @@
 
 use crate::scenario::AxisConfig;
 
+use super::rng::{LANES, Lanes};
+
 /// Columns of the ensemble time series (sums over alive walkers at a record step).
 pub(crate) const TS_COLS: usize = 6;
 /// Column indices into a time-series row.
@@ -123,28 +125,53 @@ pub(crate) struct Hist {
     pub y: Vec<u64>,
     /// Samples offered (inside or outside the grid).
     pub samples: u64,
+    /// (min, cells / (max − min), cells) of the x and y axes.
+    axes: [(f64, f64, f64); 2],
 }
 
 impl Hist {
     pub fn new(grid: &Option<(AxisConfig, AxisConfig)>) -> Self {
         match grid {
-            Some((gx, gy)) => Self {
-                x: vec![0; gx.cells],
-                y: vec![0; gy.cells],
-                samples: 0,
-            },
+            Some((gx, gy)) => {
+                let axis =
+                    |a: &AxisConfig| (a.min, a.cells as f64 / (a.max - a.min), a.cells as f64);
+                Self {
+                    x: vec![0; gx.cells],
+                    y: vec![0; gy.cells],
+                    samples: 0,
+                    axes: [axis(gx), axis(gy)],
+                }
+            }
             None => Self::default(),
         }
     }
 
-    #[inline]
-    pub fn add(&mut self, grid: &(AxisConfig, AxisConfig), x: f64, y: f64) {
-        self.samples += 1;
-        if let Some(i) = bin(&grid.0, x) {
-            self.x[i] += 1;
-        }
-        if let Some(j) = bin(&grid.1, y) {
-            self.y[j] += 1;
+    /// Bin one lock-step batch: cell indices are computed lane-wise (vectorised), the counts
+    /// are then incremented for the alive lanes.
+    #[inline(always)]
+    pub fn add_lanes(&mut self, x: &Lanes, y: &Lanes, alive: &[bool; LANES]) {
+        let index = |v: &Lanes, (min, scale, cells): (f64, f64, f64)| -> [usize; LANES] {
+            std::array::from_fn(|l| {
+                let u = (v[l] - min) * scale;
+                if u >= 0.0 && u < cells {
+                    u as usize
+                } else {
+                    usize::MAX
+                }
+            })
+        };
+        let ix = index(x, self.axes[0]);
+        let iy = index(y, self.axes[1]);
+        for l in 0..LANES {
+            if alive[l] {
+                self.samples += 1;
+                if let Some(c) = self.x.get_mut(ix[l]) {
+                    *c += 1;
+                }
+                if let Some(c) = self.y.get_mut(iy[l]) {
+                    *c += 1;
+                }
+            }
         }
     }
 
@@ -156,17 +183,6 @@ impl Hist {
             *a += b;
         }
         self.samples += other.samples;
-    }
-}
-
-/// Cell of `v` on a cell-centred axis, if inside.
-#[inline]
-pub(crate) fn bin(a: &AxisConfig, v: f64) -> Option<usize> {
-    let u = (v - a.min) / (a.max - a.min) * a.cells as f64;
-    if u >= 0.0 && u < a.cells as f64 {
-        Some((u as usize).min(a.cells - 1))
-    } else {
-        None
     }
 }
 

@@ -325,15 +325,11 @@ pub(crate) fn run_batch<R: Rule2d>(
                 sxy[l] += x[l] * y[l];
                 syy[l] += y[l] * y[l];
             }
-            if let Some(grid) = &plan.grid {
+            if plan.grid.is_some() {
                 hist_countdown -= 1;
                 if hist_countdown == 0 {
                     hist_countdown = HIST_STRIDE;
-                    for l in 0..LANES {
-                        if alive[l] {
-                            hist.add(grid, x[l], y[l]);
-                        }
-                    }
+                    hist.add_lanes(&x, &y, &alive);
                 }
             }
         }
