@@ -201,12 +201,21 @@ pub(crate) fn density(a: &AxisConfig, counts: &[u64]) -> Option<Vec<f64>> {
     )
 }
 
-/// Running extremes of a scalar observable with the steps at which each new record was set,
-/// so the first passage to any level between them can be found after the run.
+/// Relative resolution of the stored search-time records: a new running minimum (maximum) is
+/// stored only when it lies at least `SEARCH_RESOLUTION · max(|v0|, 1)` beyond the last stored
+/// one. This bounds the memory of a monotone walk (e.g. `gd`, where every step is a record) to
+/// about 1/SEARCH_RESOLUTION records per direction; t_s is then the first passage of a level
+/// within that tolerance of the target.
+pub const SEARCH_RESOLUTION: f64 = 1e-4;
+
+/// Running extremes of a scalar observable with the steps at which new records were set
+/// (thinned, see [`SEARCH_RESOLUTION`]), so the first passage to any level between them can be
+/// found after the run.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Extremes {
     lo: f64,
     hi: f64,
+    delta: f64,
     mins: Vec<(usize, f64)>,
     maxs: Vec<(usize, f64)>,
 }
@@ -215,13 +224,14 @@ impl Extremes {
     pub fn reset(&mut self, v0: f64) {
         self.lo = v0;
         self.hi = v0;
+        self.delta = SEARCH_RESOLUTION * v0.abs().max(1.0);
         self.mins.clear();
         self.maxs.clear();
         self.mins.push((0, v0));
         self.maxs.push((0, v0));
     }
 
-    /// Whether `v` would set a new record (cheap test for the hot loop).
+    /// Whether `v` sets a new running extreme (cheap test for the hot loop).
     #[inline(always)]
     pub fn is_record(&self, v: f64) -> bool {
         v < self.lo || v > self.hi
@@ -231,14 +241,18 @@ impl Extremes {
     pub fn observe(&mut self, step: usize, v: f64) {
         if v < self.lo {
             self.lo = v;
-            self.mins.push((step, v));
+            if self.mins.last().is_none_or(|r| v <= r.1 - self.delta) {
+                self.mins.push((step, v));
+            }
         } else if v > self.hi {
             self.hi = v;
-            self.maxs.push((step, v));
+            if self.maxs.last().is_none_or(|r| v >= r.1 + self.delta) {
+                self.maxs.push((step, v));
+            }
         }
     }
 
-    /// First step at which the observable reached `target` coming from its start value
+    /// First stored step at which the observable reached `target` coming from its start value
     /// (0 if it started there; None if it never did).
     pub fn first_passage(&self, target: f64) -> Option<usize> {
         let v0 = self.mins.first()?.1;
@@ -251,6 +265,48 @@ impl Extremes {
         } else {
             Some(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_passage_of_a_monotone_walk_is_found_within_the_resolution() {
+        let mut e = Extremes::default();
+        e.reset(1.5);
+        // x_k = 1.5 · 0.999^k: every step is a new minimum.
+        let steps = 100_000;
+        for k in 1..=steps {
+            let v = 1.5 * 0.999f64.powi(k as i32);
+            if e.is_record(v) {
+                e.observe(k, v);
+            }
+        }
+        assert!(e.mins.len() < 2 + (1.5 / (SEARCH_RESOLUTION * 1.5)) as usize);
+        let target = 0.75;
+        let exact = ((target / 1.5f64).ln() / 0.999f64.ln()).ceil() as usize;
+        let found = e.first_passage(target).unwrap();
+        // the level actually passed is within δ below the target
+        let passed = 1.5 * 0.999f64.powi(found as i32);
+        assert!(
+            found >= exact && passed >= target - 1.5 * SEARCH_RESOLUTION,
+            "{found} vs {exact}"
+        );
+        // a noisy walk that returns above the start: first passage upwards
+        let mut e = Extremes::default();
+        e.reset(0.0);
+        for (k, v) in [0.5, -0.2, 1.0, 0.3].iter().enumerate() {
+            if e.is_record(*v) {
+                e.observe(k + 1, *v);
+            }
+        }
+        assert_eq!(e.first_passage(0.4), Some(1));
+        assert_eq!(e.first_passage(0.7), Some(3));
+        assert_eq!(e.first_passage(-0.1), Some(2));
+        assert_eq!(e.first_passage(0.0), Some(0));
+        assert_eq!(e.first_passage(2.0), None);
     }
 }
 
