@@ -27,7 +27,7 @@ use crate::scenario::{AxisConfig, Check, Invalid, Landscape, Scenario, check_pos
 
 use observe::{
     BatchOut, Hist, Plan, TRAJECTORY_POINTS, TS_ABS_X, TS_FLATNESS, TS_FLATNESS_HAT, TS_LOSS, TS_X,
-    TS_Y_SQ, TsAcc, WalkerOut,
+    TS_Y_SQ, TsAcc,
 };
 use rng::LANES;
 use walk_nd::RuleNd;
@@ -35,6 +35,9 @@ use walk2d::{ConstNoise, ExactShift, Gd, HessLin, HessPow, Rule2d, V2};
 
 /// Walkers per rayon task on the N-D valley.
 pub const ND_BATCH: usize = 4;
+/// Batches run in parallel before their results are folded (bounds memory; fixed, so the
+/// reduction order is the same for any thread count).
+pub const REDUCE_GROUP: usize = 256;
 /// Largest number of walkers accepted.
 pub const MAX_WALKERS: usize = 100_000_000;
 
@@ -581,60 +584,69 @@ pub fn run(
     };
 
     let clock = Instant::now();
-    let outs: Vec<BatchOut> = (0..batches)
-        .into_par_iter()
-        .map(|b| {
-            let out = match (&model, rule) {
-                (Model::D2(v), Rule::HessLin { dt, scale }) => {
-                    run_2d(&HessLin { dt, scale }, v, &plan, &start, b)
-                }
-                (
-                    Model::D2(v),
-                    Rule::HessPow {
-                        dt,
-                        scale,
-                        half_power,
-                    },
-                ) => run_2d(
-                    &HessPow {
-                        dt,
-                        scale,
-                        half_power,
-                    },
-                    v,
-                    &plan,
-                    &start,
-                    b,
-                ),
-                (Model::D2(v), Rule::Const { dt, b: m }) => {
-                    run_2d(&ConstNoise { dt, b: m }, v, &plan, &start, b)
-                }
-                (Model::D2(v), Rule::ExactShift { eta, s }) => {
-                    run_2d(&ExactShift { eta, s }, v, &plan, &start, b)
-                }
-                (Model::D2(v), Rule::Gd { eta }) => run_2d(&Gd { eta }, v, &plan, &start, b),
-                (Model::Nd(v), rule) => {
-                    let nd = match rule {
-                        Rule::HessLin { dt, scale } => RuleNd::HessLin { dt, scale },
-                        Rule::Const { dt, b } => RuleNd::Iso { dt, scale: b[0][0] },
-                        Rule::ExactShift { eta, s } => RuleNd::ExactShift { eta, s },
-                        Rule::Gd { eta } => RuleNd::Gd { eta },
-                        Rule::HessPow { .. } => unreachable!("rejected by SamplerConfig::rule"),
-                    };
-                    let lo = b * per_batch;
-                    let hi = (lo + per_batch).min(cfg.walkers);
-                    run_nd(nd, v, &plan, &start, lo..hi)
-                }
-            };
-            bar.inc(1);
-            out
-        })
-        .collect();
+    let run_batch = |b: usize| -> BatchOut {
+        let out = match (&model, rule) {
+            (Model::D2(v), Rule::HessLin { dt, scale }) => {
+                run_2d(&HessLin { dt, scale }, v, &plan, &start, b)
+            }
+            (
+                Model::D2(v),
+                Rule::HessPow {
+                    dt,
+                    scale,
+                    half_power,
+                },
+            ) => run_2d(
+                &HessPow {
+                    dt,
+                    scale,
+                    half_power,
+                },
+                v,
+                &plan,
+                &start,
+                b,
+            ),
+            (Model::D2(v), Rule::Const { dt, b: m }) => {
+                run_2d(&ConstNoise { dt, b: m }, v, &plan, &start, b)
+            }
+            (Model::D2(v), Rule::ExactShift { eta, s }) => {
+                run_2d(&ExactShift { eta, s }, v, &plan, &start, b)
+            }
+            (Model::D2(v), Rule::Gd { eta }) => run_2d(&Gd { eta }, v, &plan, &start, b),
+            (Model::Nd(v), rule) => {
+                let nd = match rule {
+                    Rule::HessLin { dt, scale } => RuleNd::HessLin { dt, scale },
+                    Rule::Const { dt, b } => RuleNd::Iso { dt, scale: b[0][0] },
+                    Rule::ExactShift { eta, s } => RuleNd::ExactShift { eta, s },
+                    Rule::Gd { eta } => RuleNd::Gd { eta },
+                    Rule::HessPow { .. } => unreachable!("rejected by SamplerConfig::rule"),
+                };
+                let lo = b * per_batch;
+                let hi = (lo + per_batch).min(cfg.walkers);
+                run_nd(nd, v, &plan, &start, lo..hi)
+            }
+        };
+        bar.inc(1);
+        out
+    };
+    // Fixed groups of batches run in parallel, then fold in batch order: memory stays bounded
+    // and the reduction order does not depend on the thread count.
+    let mut acc = Reduction::new(&plan);
+    for first in (0..batches).step_by(REDUCE_GROUP) {
+        let outs: Vec<BatchOut> = (first..(first + REDUCE_GROUP).min(batches))
+            .into_par_iter()
+            .map(run_batch)
+            .collect();
+        for out in outs {
+            acc.add(out);
+        }
+    }
     let seconds = clock.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
     let is_2d = matches!(model, Model::D2(_));
-    Ok(reduce(is_2d, cfg, &plan, time_step, outs, seconds))
+    Ok(acc.finish(is_2d, cfg, &plan, time_step, seconds))
 }
 
 /// Dispatch a 2-D batch to a copy of the kernel compiled for the best available vector
@@ -718,129 +730,188 @@ fn run_nd_avx512(
     walk_nd::run_batch(rule, v, plan, start, range)
 }
 
-/// Mean and standard error of the mean.
-fn mean_se(v: impl Iterator<Item = f64> + Clone) -> Option<(f64, f64)> {
-    let n = v.clone().count();
-    if n == 0 {
-        return None;
-    }
-    let mean = v.clone().sum::<f64>() / n as f64;
-    let var = if n > 1 {
-        v.map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64
-    } else {
-        0.0
-    };
-    Some((mean, (var / n as f64).sqrt()))
+/// Running mean and variance (Welford), fed in walker order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Welford {
+    n: usize,
+    mean: f64,
+    m2: f64,
 }
 
-fn reduce(
-    is_2d: bool,
-    cfg: &SamplerConfig,
-    plan: &Plan,
-    time_step: f64,
-    outs: Vec<BatchOut>,
-    seconds: f64,
-) -> SamplerResult {
-    let mut ts = TsAcc::new(plan.record_steps.len());
-    let mut hist = Hist::new(&plan.grid);
-    let mut walkers: Vec<WalkerOut> = Vec::with_capacity(cfg.walkers);
-    let mut trajectories = Vec::new();
-    for out in outs {
-        ts.merge(&out.ts);
-        hist.merge(&out.hist);
-        walkers.extend(out.walkers);
-        trajectories.extend(out.trajectories);
+impl Welford {
+    fn add(&mut self, v: f64) {
+        self.n += 1;
+        let d = v - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (v - self.mean);
     }
-    trajectories.sort_by_key(|t| t.0);
-    let alive: Vec<&WalkerOut> = walkers.iter().filter(|w| w.diverged_at.is_none()).collect();
-    let diverged_fraction = (walkers.len() - alive.len()) as f64 / walkers.len() as f64;
-    let stat = |f: fn(&WalkerOut) -> f64| mean_se(alive.iter().map(|w| f(w)));
-    let x_abs = stat(|w| w.x_abs);
-    let flat = stat(|w| w.flatness);
-    let flat_hat = stat(|w| w.flatness_hat);
-    let y_sq = stat(|w| w.y_sq);
-    let search = mean_se(alive.iter().filter_map(|w| w.search_step.map(|s| s as f64)));
-    let (mean_ss, second, second_se) = if is_2d && !alive.is_empty() {
-        let m = |k: usize| stat_idx(&alive, |w| w.mean[k]);
-        let q = |k: usize| stat_idx(&alive, |w| w.m2[k]);
-        let (xx, xy, yy) = (q(0), q(1), q(2));
-        (
-            Some([m(0).0, m(1).0]),
-            Some([[xx.0, xy.0], [xy.0, yy.0]]),
-            Some([[xx.1, xy.1], [xy.1, yy.1]]),
-        )
-    } else {
-        (None, None, None)
-    };
-    let total_in: u64 = hist.x.iter().sum();
-    let (hist_x, hist_y, outside) = match &plan.grid {
-        Some((gx, gy)) if hist.samples > 0 => (
-            observe::density(gx, &hist.x),
-            observe::density(gy, &hist.y),
-            Some(1.0 - total_in as f64 / hist.samples as f64),
-        ),
-        _ => (None, None, None),
-    };
-    let summary = SamplerSummary {
-        kind: cfg.kind,
-        walkers: cfg.walkers,
-        steps: cfg.steps,
-        burn_in: cfg.burn_in,
-        time_step,
-        diverged_fraction,
-        x_ss_abs: x_abs.map(|v| v.0),
-        x_ss_abs_stderr: x_abs.map(|v| v.1),
-        flatness_ss: flat.map(|v| v.0),
-        flatness_ss_stderr: flat.map(|v| v.1),
-        flatness_hat_ss: flat_hat.map(|v| v.0),
-        y_sq_ss: y_sq.map(|v| v.0),
-        y_sq_ss_stderr: y_sq.map(|v| v.1),
-        mean_ss,
-        second_moment_ss: second,
-        second_moment_ss_stderr: second_se,
-        search_time: search.map(|v| v.0 * time_step),
-        search_time_stderr: search.map(|v| v.1 * time_step),
-        hist_outside_fraction: outside,
-        walker_steps_per_second: (cfg.walkers as f64 * cfg.steps as f64) / seconds.max(1e-9),
-        seconds,
-    };
-    let n = plan.record_steps.len();
-    let col = |c: usize| -> Vec<f64> {
-        (0..n)
-            .map(|k| {
-                if ts.alive[k] > 0 {
-                    ts.sums[k][c] / ts.alive[k] as f64
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect()
-    };
-    let timeseries = TimeSeries {
-        step: plan.record_steps.clone(),
-        t: plan
-            .record_steps
-            .iter()
-            .map(|&s| s as f64 * time_step)
-            .collect(),
-        alive: ts.alive.iter().map(|&a| a as usize).collect(),
-        mean_flatness: col(TS_FLATNESS),
-        mean_flatness_hat: col(TS_FLATNESS_HAT),
-        mean_loss: col(TS_LOSS),
-        mean_x: col(TS_X),
-        mean_abs_x: col(TS_ABS_X),
-        mean_y_sq: col(TS_Y_SQ),
-    };
-    SamplerResult {
-        summary,
-        hist_x,
-        hist_y,
-        timeseries,
-        trajectories: trajectories.into_iter().map(|t| t.1).collect(),
-        trajectory_stride: plan.traj_stride,
+
+    /// (mean, standard error of the mean), None without samples.
+    fn get(&self) -> Option<(f64, f64)> {
+        if self.n == 0 {
+            return None;
+        }
+        let var = if self.n > 1 {
+            self.m2 / (self.n - 1) as f64
+        } else {
+            0.0
+        };
+        Some((self.mean, (var / self.n as f64).sqrt()))
     }
 }
 
-fn stat_idx(alive: &[&WalkerOut], f: impl Fn(&WalkerOut) -> f64) -> (f64, f64) {
-    mean_se(alive.iter().map(|w| f(w))).unwrap_or((0.0, 0.0))
+/// Everything accumulated over batches, in batch order.
+struct Reduction {
+    ts: TsAcc,
+    hist: Hist,
+    trajectories: Vec<(usize, Vec<[f64; 2]>)>,
+    walkers: usize,
+    diverged: usize,
+    x_abs: Welford,
+    flatness: Welford,
+    flatness_hat: Welford,
+    y_sq: Welford,
+    mean: [Welford; 2],
+    m2: [Welford; 3],
+    search: Welford,
+}
+
+impl Reduction {
+    fn new(plan: &Plan) -> Self {
+        Self {
+            ts: TsAcc::new(plan.record_steps.len()),
+            hist: Hist::new(&plan.grid),
+            trajectories: Vec::new(),
+            walkers: 0,
+            diverged: 0,
+            x_abs: Welford::default(),
+            flatness: Welford::default(),
+            flatness_hat: Welford::default(),
+            y_sq: Welford::default(),
+            mean: [Welford::default(); 2],
+            m2: [Welford::default(); 3],
+            search: Welford::default(),
+        }
+    }
+
+    fn add(&mut self, out: BatchOut) {
+        self.ts.merge(&out.ts);
+        self.hist.merge(&out.hist);
+        self.trajectories.extend(out.trajectories);
+        for w in &out.walkers {
+            self.walkers += 1;
+            if w.diverged_at.is_some() {
+                self.diverged += 1;
+                continue;
+            }
+            self.x_abs.add(w.x_abs);
+            self.flatness.add(w.flatness);
+            self.flatness_hat.add(w.flatness_hat);
+            self.y_sq.add(w.y_sq);
+            for (a, v) in self.mean.iter_mut().zip(w.mean) {
+                a.add(v);
+            }
+            for (a, v) in self.m2.iter_mut().zip(w.m2) {
+                a.add(v);
+            }
+            if let Some(s) = w.search_step {
+                self.search.add(s as f64);
+            }
+        }
+    }
+
+    fn finish(
+        mut self,
+        is_2d: bool,
+        cfg: &SamplerConfig,
+        plan: &Plan,
+        time_step: f64,
+        seconds: f64,
+    ) -> SamplerResult {
+        self.trajectories.sort_by_key(|t| t.0);
+        let x_abs = self.x_abs.get();
+        let flat = self.flatness.get();
+        let y_sq = self.y_sq.get();
+        let search = self.search.get();
+        let (mean_ss, second, second_se) = match (is_2d, self.m2.map(|a| a.get())) {
+            (true, [Some(xx), Some(xy), Some(yy)]) => {
+                let m = self.mean.map(|a| a.get().map_or(0.0, |v| v.0));
+                (
+                    Some(m),
+                    Some([[xx.0, xy.0], [xy.0, yy.0]]),
+                    Some([[xx.1, xy.1], [xy.1, yy.1]]),
+                )
+            }
+            _ => (None, None, None),
+        };
+        let hist = &self.hist;
+        let total_in: u64 = hist.x.iter().sum();
+        let (hist_x, hist_y, outside) = match &plan.grid {
+            Some((gx, gy)) if hist.samples > 0 => (
+                observe::density(gx, &hist.x),
+                observe::density(gy, &hist.y),
+                Some(1.0 - total_in as f64 / hist.samples as f64),
+            ),
+            _ => (None, None, None),
+        };
+        let summary = SamplerSummary {
+            kind: cfg.kind,
+            walkers: cfg.walkers,
+            steps: cfg.steps,
+            burn_in: cfg.burn_in,
+            time_step,
+            diverged_fraction: self.diverged as f64 / self.walkers.max(1) as f64,
+            x_ss_abs: x_abs.map(|v| v.0),
+            x_ss_abs_stderr: x_abs.map(|v| v.1),
+            flatness_ss: flat.map(|v| v.0),
+            flatness_ss_stderr: flat.map(|v| v.1),
+            flatness_hat_ss: self.flatness_hat.get().map(|v| v.0),
+            y_sq_ss: y_sq.map(|v| v.0),
+            y_sq_ss_stderr: y_sq.map(|v| v.1),
+            mean_ss,
+            second_moment_ss: second,
+            second_moment_ss_stderr: second_se,
+            search_time: search.map(|v| v.0 * time_step),
+            search_time_stderr: search.map(|v| v.1 * time_step),
+            hist_outside_fraction: outside,
+            walker_steps_per_second: (cfg.walkers as f64 * cfg.steps as f64) / seconds.max(1e-9),
+            seconds,
+        };
+        let ts = &self.ts;
+        let n = plan.record_steps.len();
+        let col = |c: usize| -> Vec<f64> {
+            (0..n)
+                .map(|k| {
+                    if ts.alive[k] > 0 {
+                        ts.sums[k][c] / ts.alive[k] as f64
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        };
+        let timeseries = TimeSeries {
+            step: plan.record_steps.clone(),
+            t: plan
+                .record_steps
+                .iter()
+                .map(|&s| s as f64 * time_step)
+                .collect(),
+            alive: ts.alive.iter().map(|&a| a as usize).collect(),
+            mean_flatness: col(TS_FLATNESS),
+            mean_flatness_hat: col(TS_FLATNESS_HAT),
+            mean_loss: col(TS_LOSS),
+            mean_x: col(TS_X),
+            mean_abs_x: col(TS_ABS_X),
+            mean_y_sq: col(TS_Y_SQ),
+        };
+        SamplerResult {
+            summary,
+            hist_x,
+            hist_y,
+            timeseries,
+            trajectories: self.trajectories.into_iter().map(|t| t.1).collect(),
+            trajectory_stride: plan.traj_stride,
+        }
+    }
 }
