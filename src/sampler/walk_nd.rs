@@ -33,23 +33,74 @@ pub(crate) enum RuleNd {
     Gd { eta: f64 },
 }
 
-/// Dot product with 8 independent partial sums (vectorises; fixed order → reproducible).
+/// Width of the partial sums of [`dot`] and [`dot2`] (two AVX-512 registers).
+const DOT_WIDTH: usize = 16;
+
+#[inline(always)]
+fn fold(acc: [f64; DOT_WIDTH]) -> f64 {
+    // pairwise, in a fixed order
+    let mut v = acc;
+    let mut w = DOT_WIDTH;
+    while w > 1 {
+        w /= 2;
+        for k in 0..w {
+            v[k] += v[k + w];
+        }
+    }
+    v[0]
+}
+
+/// Dot product with DOT_WIDTH independent partial sums (vectorises; fixed order → reproducible).
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (pa, pb) in ca.zip(cb) {
-        for k in 0..8 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; DOT_WIDTH];
+    let full = n - n % DOT_WIDTH;
+    for (pa, pb) in a[..full]
+        .chunks_exact(DOT_WIDTH)
+        .zip(b[..full].chunks_exact(DOT_WIDTH))
+    {
+        let pa: &[f64; DOT_WIDTH] = pa.try_into().expect("chunk of DOT_WIDTH");
+        let pb: &[f64; DOT_WIDTH] = pb.try_into().expect("chunk of DOT_WIDTH");
+        for k in 0..DOT_WIDTH {
             acc[k] += pa[k] * pb[k];
         }
     }
     let mut tail = 0.0;
-    for (p, q) in ra.iter().zip(rb) {
-        tail += p * q;
+    for k in full..n {
+        tail += a[k] * b[k];
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    fold(acc) + tail
+}
+
+/// (row·a, row·b) in one pass over `row`.
+#[inline(always)]
+fn dot2(row: &[f64], a: &[f64], b: &[f64]) -> (f64, f64) {
+    let n = row.len().min(a.len()).min(b.len());
+    let (row, a, b) = (&row[..n], &a[..n], &b[..n]);
+    let mut acc_a = [0.0; DOT_WIDTH];
+    let mut acc_b = [0.0; DOT_WIDTH];
+    let full = n - n % DOT_WIDTH;
+    for ((pr, pa), pb) in row[..full]
+        .chunks_exact(DOT_WIDTH)
+        .zip(a[..full].chunks_exact(DOT_WIDTH))
+        .zip(b[..full].chunks_exact(DOT_WIDTH))
+    {
+        let pr: &[f64; DOT_WIDTH] = pr.try_into().expect("chunk of DOT_WIDTH");
+        let pa: &[f64; DOT_WIDTH] = pa.try_into().expect("chunk of DOT_WIDTH");
+        let pb: &[f64; DOT_WIDTH] = pb.try_into().expect("chunk of DOT_WIDTH");
+        for k in 0..DOT_WIDTH {
+            acc_a[k] += pr[k] * pa[k];
+            acc_b[k] += pr[k] * pb[k];
+        }
+    }
+    let (mut ta, mut tb) = (0.0, 0.0);
+    for k in full..n {
+        ta += row[k] * a[k];
+        tb += row[k] * b[k];
+    }
+    (fold(acc_a) + ta, fold(acc_b) + tb)
 }
 
 /// Per-walker work arrays, allocated once per batch.
@@ -200,9 +251,9 @@ impl NdScratch {
             pm[j] = p[j] * xi_x[j];
         }
         for i in 0..n_s {
-            let row = v.b_row(i);
-            self.lam[i] = v.lambda_floor[i] + dot(row, &self.ss);
-            self.q[i] = dot(row, &self.pm);
+            let (l, q) = dot2(v.b_row(i), &self.ss, &self.pm);
+            self.lam[i] = v.lambda_floor[i] + l;
+            self.q[i] = q;
         }
         self.y2b.fill(0.0);
         self.ymb.fill(0.0);
@@ -305,7 +356,7 @@ pub(crate) fn run_batch(
                     sum_z += z_prev;
                 }
             }
-            let r2 = x.iter().map(|v| v * v).sum::<f64>() + y.iter().map(|v| v * v).sum::<f64>();
+            let r2 = dot(&x, &x) + dot(&y, &y);
             if super::walk2d::outside(r2, plan.radius_sq) {
                 diverged_at = Some(k);
                 break;
