@@ -348,6 +348,11 @@ fn bad_sampler_keys_are_rejected_naming_the_key() {
     );
     expect_key(&ok.replace("walkers = 8", "walkers = 0"), "sampler.walkers");
     expect_key(
+        &ok.replace("kind = \"sgd\"", "kind = \"sgd-exact-shift\"")
+            .replace("sigma = 0.2", "sigma = 0.2\npower = 1.0"),
+        "noise.power",
+    );
+    expect_key(
         &ok.replace("start = [1.5, 1.5]", "start = [1.5, 1.5]\neta = 0.02"),
         "sampler.eta",
     );

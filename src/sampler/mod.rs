@@ -300,9 +300,15 @@ impl SamplerConfig {
             }
             SamplerKind::SgdExactShift => {
                 let eta = self.eta(key, scenario)?;
-                let Noise::Hessian { sigma, .. } = scenario.noise else {
+                let Noise::Hessian { sigma, power, .. } = scenario.noise else {
                     return Err(need_hessian("sgd-exact-shift"));
                 };
+                if power != 2.0 {
+                    return Err(Invalid::new(
+                        "noise.power",
+                        "kind = \"sgd-exact-shift\" is the random-shift model itself (γ = 2); use kind = \"sgd\" for other powers",
+                    ));
+                }
                 Ok(Rule::ExactShift {
                     eta,
                     s: (2.0 * sigma).sqrt(),
