@@ -155,6 +155,8 @@ fn sgd_finds_the_flatter_solution_at_large_noise_and_the_global_minimum_at_small
     assert!(f > 8f64.powf(-0.5) && f < 7f64.powf(-0.5));
     // Beyond the transition the search is much faster (paper, Fig. 5d).
     assert!(big.search_time.unwrap() < 0.2 * small.search_time.unwrap());
+    // A monotone walk (gd) still has a search time.
+    assert!(gd.search_time.unwrap() > 0.0);
     assert_eq!(big.diverged_fraction, 0.0);
 }
 

@@ -202,11 +202,13 @@ pub(crate) fn density(a: &AxisConfig, counts: &[u64]) -> Option<Vec<f64>> {
 }
 
 /// Relative resolution of the stored search-time records: a new running minimum (maximum) is
-/// stored only when it lies at least `SEARCH_RESOLUTION · max(|v0|, 1)` beyond the last stored
-/// one. This bounds the memory of a monotone walk (e.g. `gd`, where every step is a record) to
-/// about 1/SEARCH_RESOLUTION records per direction; t_s is then the first passage of a level
-/// within that tolerance of the target.
+/// stored when it lies at least `SEARCH_RESOLUTION · max(|v0|, 1)` beyond the last stored one,
+/// or when [`SEARCH_RECORDS`]⁻¹ of the run has passed since; the latest unstored record is kept
+/// aside. This bounds the memory of a monotone walk (e.g. `gd`, where every step is a record)
+/// and the error of t_s to the smaller of the time to move that far and steps / SEARCH_RECORDS.
 pub const SEARCH_RESOLUTION: f64 = 1e-4;
+/// At most about this many time-driven records per direction and walker.
+pub const SEARCH_RECORDS: usize = 10_000;
 
 /// Running extremes of a scalar observable with the steps at which new records were set
 /// (thinned, see [`SEARCH_RESOLUTION`]), so the first passage to any level between them can be
@@ -216,19 +218,26 @@ pub(crate) struct Extremes {
     lo: f64,
     hi: f64,
     delta: f64,
+    gap: usize,
     mins: Vec<(usize, f64)>,
     maxs: Vec<(usize, f64)>,
+    pending_min: Option<(usize, f64)>,
+    pending_max: Option<(usize, f64)>,
 }
 
 impl Extremes {
-    pub fn reset(&mut self, v0: f64) {
+    /// Start from value `v0` at step 0 of a run of `steps` steps.
+    pub fn reset(&mut self, v0: f64, steps: usize) {
         self.lo = v0;
         self.hi = v0;
         self.delta = SEARCH_RESOLUTION * v0.abs().max(1.0);
+        self.gap = (steps / SEARCH_RECORDS).max(1);
         self.mins.clear();
         self.maxs.clear();
         self.mins.push((0, v0));
         self.maxs.push((0, v0));
+        self.pending_min = None;
+        self.pending_max = None;
     }
 
     /// Whether `v` sets a new running extreme (cheap test for the hot loop).
@@ -241,27 +250,43 @@ impl Extremes {
     pub fn observe(&mut self, step: usize, v: f64) {
         if v < self.lo {
             self.lo = v;
-            if self.mins.last().is_none_or(|r| v <= r.1 - self.delta) {
+            let last = self.mins.last().copied().unwrap_or((0, f64::INFINITY));
+            if v <= last.1 - self.delta || step >= last.0 + self.gap {
                 self.mins.push((step, v));
+                self.pending_min = None;
+            } else {
+                self.pending_min = Some((step, v));
             }
         } else if v > self.hi {
             self.hi = v;
-            if self.maxs.last().is_none_or(|r| v >= r.1 + self.delta) {
+            let last = self.maxs.last().copied().unwrap_or((0, f64::NEG_INFINITY));
+            if v >= last.1 + self.delta || step >= last.0 + self.gap {
                 self.maxs.push((step, v));
+                self.pending_max = None;
+            } else {
+                self.pending_max = Some((step, v));
             }
         }
     }
 
-    /// First stored step at which the observable reached `target` coming from its start value
-    /// (0 if it started there; None if it never did).
+    /// First (stored) step at which the observable reached `target` coming from its start
+    /// value (0 if it started there; None if it never did).
     pub fn first_passage(&self, target: f64) -> Option<usize> {
         let v0 = self.mins.first()?.1;
         if v0 > target {
             let i = self.mins.partition_point(|&(_, v)| v > target);
-            self.mins.get(i).map(|r| r.0)
+            self.mins
+                .get(i)
+                .copied()
+                .or(self.pending_min.filter(|p| p.1 <= target))
+                .map(|r| r.0)
         } else if v0 < target {
             let i = self.maxs.partition_point(|&(_, v)| v < target);
-            self.maxs.get(i).map(|r| r.0)
+            self.maxs
+                .get(i)
+                .copied()
+                .or(self.pending_max.filter(|p| p.1 >= target))
+                .map(|r| r.0)
         } else {
             Some(0)
         }
@@ -275,16 +300,18 @@ mod tests {
     #[test]
     fn first_passage_of_a_monotone_walk_is_found_within_the_resolution() {
         let mut e = Extremes::default();
-        e.reset(1.5);
+        e.reset(1.5, 100_000);
         // x_k = 1.5 · 0.999^k: every step is a new minimum.
         let steps = 100_000;
+        let mut last = 1.5;
         for k in 1..=steps {
             let v = 1.5 * 0.999f64.powi(k as i32);
             if e.is_record(v) {
                 e.observe(k, v);
             }
+            last = v;
         }
-        assert!(e.mins.len() < 2 + (1.5 / (SEARCH_RESOLUTION * 1.5)) as usize);
+        assert!(e.mins.len() < 2 + (1.0 / SEARCH_RESOLUTION) as usize + SEARCH_RECORDS);
         let target = 0.75;
         let exact = ((target / 1.5f64).ln() / 0.999f64.ln()).ceil() as usize;
         let found = e.first_passage(target).unwrap();
@@ -294,9 +321,12 @@ mod tests {
             found >= exact && passed >= target - 1.5 * SEARCH_RESOLUTION,
             "{found} vs {exact}"
         );
+        // the limit of a converging walk is reached although it moves by less than δ at the end
+        assert_eq!(e.first_passage(last), Some(steps));
+        assert!(e.first_passage(0.5 * last).is_none());
         // a noisy walk that returns above the start: first passage upwards
         let mut e = Extremes::default();
-        e.reset(0.0);
+        e.reset(0.0, 4);
         for (k, v) in [0.5, -0.2, 1.0, 0.3].iter().enumerate() {
             if e.is_record(*v) {
                 e.observe(k + 1, *v);

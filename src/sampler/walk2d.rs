@@ -234,7 +234,7 @@ pub(crate) fn run_batch<R: Rule2d>(
     let mut diverged_at: [Option<usize>; LANES] = [None; LANES];
     let mut ext: Vec<Extremes> = (0..LANES).map(|_| Extremes::default()).collect();
     for e in ext.iter_mut() {
-        e.reset(start[0]);
+        e.reset(start[0], plan.steps);
     }
     let mut lo: Lanes = [start[0]; LANES];
     let mut hi: Lanes = [start[0]; LANES];

@@ -325,7 +325,7 @@ pub(crate) fn run_batch(
             traj.push(project(&x, &y));
         }
         sc.lambdas(v, &x);
-        ext.reset(sum_ln(&sc.lam));
+        ext.reset(sum_ln(&sc.lam), plan.steps);
         let record = |ts: &mut TsAcc, idx: usize, sc: &mut NdScratch, x: &[f64], y: &[f64]| {
             sc.lambdas(v, x);
             let mut r = [0.0; TS_COLS];
