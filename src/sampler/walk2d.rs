@@ -1,0 +1,471 @@
+//! 2-D walkers on the valley of Eq. (8), `LANES` walkers in lock-step.
+//!
+//! Layout: structure of arrays — x[lane], y[lane], one xoshiro stream per lane — so every
+//! per-step loop runs over `LANES` independent walkers and vectorises. The step itself is
+//! a [`Rule2d`]; bookkeeping (divergence, records, averages, histograms) stays out of the
+//! arithmetic and mostly behind rarely-taken branches.
+
+// Kernels index several arrays with one lane / coordinate index; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
+use crate::landscape::Valley2d;
+use crate::noise::Mat2;
+
+use super::observe::{
+    BatchOut, Extremes, HIST_STRIDE, Hist, Plan, TS_ABS_X, TS_COLS, TS_FLATNESS, TS_FLATNESS_HAT,
+    TS_LOSS, TS_X, TS_Y_SQ, TsAcc, WalkerOut,
+};
+use super::rng::{LANES, LaneRng, Lanes, stream_key};
+
+/// Polynomial coefficients of λ, λ'/x and λ'' in powers of x² (for lane-wise Horner).
+#[derive(Debug, Clone)]
+pub(crate) struct V2 {
+    pub valley: Valley2d,
+    lam: Vec<f64>,
+    d1: Vec<f64>,
+    d2: Vec<f64>,
+    eps_l0: f64,
+}
+
+impl V2 {
+    pub fn new(valley: &Valley2d) -> Self {
+        let lam = valley.lambda.clone();
+        let d1 = (1..lam.len()).map(|n| 2.0 * n as f64 * lam[n]).collect();
+        let d2 = (1..lam.len())
+            .map(|n| 2.0 * n as f64 * (2.0 * n as f64 - 1.0) * lam[n])
+            .collect();
+        Self {
+            valley: valley.clone(),
+            lam,
+            d1,
+            d2,
+            eps_l0: valley.epsilon * valley.lambda0(),
+        }
+    }
+}
+
+#[inline(always)]
+fn horner(c: &[f64], x2: &Lanes) -> Lanes {
+    let mut acc = [0.0; LANES];
+    for &ck in c.iter().rev() {
+        for l in 0..LANES {
+            acc[l] = acc[l] * x2[l] + ck;
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn squares(x: &Lanes) -> Lanes {
+    std::array::from_fn(|l| x[l] * x[l])
+}
+
+/// ∇L at (x, y), lane-wise.
+#[inline(always)]
+fn gradient(v: &V2, x: &Lanes, y: &Lanes) -> (Lanes, Lanes) {
+    let x2 = squares(x);
+    let lam = horner(&v.lam, &x2);
+    let dp = horner(&v.d1, &x2);
+    let mut gx = [0.0; LANES];
+    let mut gy = [0.0; LANES];
+    for l in 0..LANES {
+        gx[l] = v.eps_l0 * x[l] + 0.5 * dp[l] * x[l] * y[l] * y[l];
+        gy[l] = lam[l] * y[l];
+    }
+    (gx, gy)
+}
+
+/// One update rule of SPEC §4 on the 2-D valley.
+pub(crate) trait Rule2d: Sync {
+    /// Whether the rule consumes Gaussian numbers.
+    const NOISY: bool;
+    /// Advance every lane by one step with standard normals (n1, n2).
+    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes);
+}
+
+/// θ ← θ − dt ∇L + scale · H ξ. `sgd` (dt = η, scale = η√(2σ), Eq. 7) and `langevin` with
+/// Hessian noise γ = 2 (scale = √(2 Δ_S dt); H ξ has covariance H², like √(H²) ξ).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HessLin {
+    pub dt: f64,
+    pub scale: f64,
+}
+
+impl Rule2d for HessLin {
+    const NOISY: bool = true;
+    #[inline(always)]
+    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
+        let x2 = squares(x);
+        let lam = horner(&v.lam, &x2);
+        let dp = horner(&v.d1, &x2);
+        let dpp = horner(&v.d2, &x2);
+        for l in 0..LANES {
+            let (xl, yl) = (x[l], y[l]);
+            let l1 = dp[l] * xl;
+            let y2 = yl * yl;
+            let gx = v.eps_l0 * xl + 0.5 * l1 * y2;
+            let gy = lam[l] * yl;
+            let h11 = v.eps_l0 + 0.5 * dpp[l] * y2;
+            let h12 = l1 * yl;
+            let (m1, m2) = (self.scale * n1[l], self.scale * n2[l]);
+            x[l] = xl - self.dt * gx + (h11 * m1 + h12 * m2);
+            y[l] = yl - self.dt * gy + (h12 * m1 + lam[l] * m2);
+        }
+    }
+}
+
+/// θ ← θ − dt ∇L + scale · |H|^p ξ: `sgd` with `power` γ ≠ 2 (p = γ/2, scale = η√(2σ)) and
+/// `langevin` with Hessian noise of any γ (scale = √(2 Δ_S dt)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HessPow {
+    pub dt: f64,
+    pub scale: f64,
+    pub half_power: f64,
+}
+
+impl Rule2d for HessPow {
+    const NOISY: bool = true;
+    #[inline(always)]
+    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
+        let x2 = squares(x);
+        let lam = horner(&v.lam, &x2);
+        let dp = horner(&v.d1, &x2);
+        let dpp = horner(&v.d2, &x2);
+        for l in 0..LANES {
+            let (xl, yl) = (x[l], y[l]);
+            let l1 = dp[l] * xl;
+            let y2 = yl * yl;
+            let gx = v.eps_l0 * xl + 0.5 * l1 * y2;
+            let gy = lam[l] * yl;
+            let h: Mat2 = [[v.eps_l0 + 0.5 * dpp[l] * y2, l1 * yl], [l1 * yl, lam[l]]];
+            let m = crate::noise::sym_abs_pow(h, self.half_power);
+            let (a, b) = (self.scale * n1[l], self.scale * n2[l]);
+            x[l] = xl - self.dt * gx + (m[0][0] * a + m[0][1] * b);
+            y[l] = yl - self.dt * gy + (m[1][0] * a + m[1][1] * b);
+        }
+    }
+}
+
+/// θ ← θ − dt ∇L + B ξ with a constant B: `gld` (dt = η, B = √(2ηT) I) and `langevin` with a
+/// constant D (B = (2 D dt)^{1/2}, the symmetric square root).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConstNoise {
+    pub dt: f64,
+    pub b: Mat2,
+}
+
+impl Rule2d for ConstNoise {
+    const NOISY: bool = true;
+    #[inline(always)]
+    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
+        let (gx, gy) = gradient(v, x, y);
+        let b = self.b;
+        for l in 0..LANES {
+            x[l] = x[l] - self.dt * gx[l] + (b[0][0] * n1[l] + b[0][1] * n2[l]);
+            y[l] = y[l] - self.dt * gy[l] + (b[1][0] * n1[l] + b[1][1] * n2[l]);
+        }
+    }
+}
+
+/// θ ← θ − η ∇L(θ − μ), μ = √(2σ) ξ: `sgd-exact-shift`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExactShift {
+    pub eta: f64,
+    pub s: f64,
+}
+
+impl Rule2d for ExactShift {
+    const NOISY: bool = true;
+    #[inline(always)]
+    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
+        let xs: Lanes = std::array::from_fn(|l| x[l] - self.s * n1[l]);
+        let ys: Lanes = std::array::from_fn(|l| y[l] - self.s * n2[l]);
+        let (gx, gy) = gradient(v, &xs, &ys);
+        for l in 0..LANES {
+            x[l] -= self.eta * gx[l];
+            y[l] -= self.eta * gy[l];
+        }
+    }
+}
+
+/// θ ← θ − η ∇L: `gd`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gd {
+    pub eta: f64,
+}
+
+impl Rule2d for Gd {
+    const NOISY: bool = false;
+    #[inline(always)]
+    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, _n1: &Lanes, _n2: &Lanes) {
+        let (gx, gy) = gradient(v, x, y);
+        for l in 0..LANES {
+            x[l] -= self.eta * gx[l];
+            y[l] -= self.eta * gy[l];
+        }
+    }
+}
+
+/// Whether |θ|² = `r2` is beyond the divergence radius or not a number.
+#[inline(always)]
+pub(crate) fn outside(r2: f64, radius_sq: f64) -> bool {
+    r2.is_nan() || r2 > radius_sq
+}
+
+/// Run batch `batch` (walkers batch·LANES … +LANES−1) from `start`.
+#[inline(always)]
+pub(crate) fn run_batch<R: Rule2d>(
+    rule: &R,
+    v: &V2,
+    plan: &Plan,
+    start: [f64; 2],
+    batch: usize,
+) -> BatchOut {
+    let first = batch * LANES;
+    let active: [bool; LANES] = std::array::from_fn(|l| first + l < plan.walkers);
+    let mut rng = LaneRng::new(std::array::from_fn(|l| {
+        stream_key(plan.seed, (first + l) as u64, 0)
+    }));
+    let mut x: Lanes = [start[0]; LANES];
+    let mut y: Lanes = [start[1]; LANES];
+    let mut n1: Lanes = [0.0; LANES];
+    let mut n2: Lanes = [0.0; LANES];
+    let mut alive = active;
+    let mut diverged_at: [Option<usize>; LANES] = [None; LANES];
+    let mut ext: Vec<Extremes> = (0..LANES).map(|_| Extremes::default()).collect();
+    for e in ext.iter_mut() {
+        e.reset(start[0], plan.steps);
+    }
+    let mut lo: Lanes = [start[0]; LANES];
+    let mut hi: Lanes = [start[0]; LANES];
+    let (mut sx, mut sy, mut sxx, mut sxy, mut syy) = (
+        [0.0; LANES],
+        [0.0; LANES],
+        [0.0; LANES],
+        [0.0; LANES],
+        [0.0; LANES],
+    );
+    let mut ts = TsAcc::new(plan.record_steps.len());
+    let mut hist = Hist::new(&plan.grid);
+    let mut trajectories: Vec<(usize, Vec<[f64; 2]>)> = (0..LANES)
+        .filter(|&l| active[l] && first + l < plan.traj_walkers)
+        .map(|l| (first + l, vec![start]))
+        .collect();
+
+    let record = |ts: &mut TsAcc, idx: usize, x: &Lanes, y: &Lanes, alive: &[bool; LANES]| {
+        for l in 0..LANES {
+            if alive[l] {
+                let f = v.valley.flatness(x[l]);
+                let row: [f64; TS_COLS] = {
+                    let mut r = [0.0; TS_COLS];
+                    r[TS_FLATNESS] = f;
+                    r[TS_FLATNESS_HAT] = f;
+                    r[TS_LOSS] = v.valley.loss(x[l], y[l]);
+                    r[TS_X] = x[l];
+                    r[TS_ABS_X] = x[l].abs();
+                    r[TS_Y_SQ] = y[l] * y[l];
+                    r
+                };
+                ts.add(idx, row);
+            }
+        }
+    };
+    record(&mut ts, 0, &x, &y, &alive);
+    let mut next_rec = 1;
+    let mut hist_countdown = HIST_STRIDE;
+
+    for k in 1..=plan.steps {
+        if R::NOISY {
+            rng.normals(&mut n1, &mut n2);
+        }
+        rule.step(v, &mut x, &mut y, &n1, &n2);
+
+        // Divergence: |θ|² > R² or not finite (the comparison is false for NaN).
+        let mut bad = false;
+        for l in 0..LANES {
+            bad |= outside(x[l] * x[l] + y[l] * y[l], plan.radius_sq);
+        }
+        if bad {
+            for l in 0..LANES {
+                if outside(x[l] * x[l] + y[l] * y[l], plan.radius_sq) {
+                    if alive[l] {
+                        alive[l] = false;
+                        diverged_at[l] = Some(k);
+                    }
+                    // Park the lane at the start so it keeps computing harmless numbers.
+                    x[l] = start[0];
+                    y[l] = start[1];
+                }
+            }
+            if !alive.iter().any(|&a| a) {
+                break;
+            }
+        }
+
+        // New extremes of x (for the search time).
+        let mut rec = false;
+        for l in 0..LANES {
+            rec |= (x[l] < lo[l]) | (x[l] > hi[l]);
+        }
+        if rec {
+            for l in 0..LANES {
+                if alive[l] && ext[l].is_record(x[l]) {
+                    ext[l].observe(k, x[l]);
+                    lo[l] = lo[l].min(x[l]);
+                    hi[l] = hi[l].max(x[l]);
+                }
+            }
+        }
+
+        if k > plan.burn_in {
+            for l in 0..LANES {
+                sx[l] += x[l];
+                sy[l] += y[l];
+                sxx[l] += x[l] * x[l];
+                sxy[l] += x[l] * y[l];
+                syy[l] += y[l] * y[l];
+            }
+            if plan.grid.is_some() {
+                hist_countdown -= 1;
+                if hist_countdown == 0 {
+                    hist_countdown = HIST_STRIDE;
+                    hist.add_lanes(&x, &y, &alive);
+                }
+            }
+        }
+        if next_rec < plan.record_steps.len() && plan.record_steps[next_rec] == k {
+            record(&mut ts, next_rec, &x, &y, &alive);
+            next_rec += 1;
+        }
+        if !trajectories.is_empty() && k % plan.traj_stride == 0 {
+            for (w, pts) in trajectories.iter_mut() {
+                let l = *w - first;
+                if alive[l] {
+                    pts.push([x[l], y[l]]);
+                }
+            }
+        }
+    }
+
+    let n = plan.averaged() as f64;
+    let walkers = (0..LANES)
+        .filter(|&l| active[l])
+        .map(|l| {
+            if let Some(k) = diverged_at[l] {
+                return WalkerOut {
+                    diverged_at: Some(k),
+                    ..Default::default()
+                };
+            }
+            let xm = sx[l] / n;
+            let f = v.valley.flatness(xm);
+            WalkerOut {
+                diverged_at: None,
+                x_abs: xm.abs(),
+                flatness: f,
+                flatness_hat: f,
+                mean: [xm, sy[l] / n],
+                m2: [sxx[l] / n, sxy[l] / n, syy[l] / n],
+                y_sq: syy[l] / n,
+                search_step: ext[l].first_passage(xm),
+            }
+        })
+        .collect();
+    BatchOut {
+        walkers,
+        ts,
+        hist,
+        trajectories,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One step of every rule against [`Valley2d::grad`] and [`Valley2d::hessian`].
+    #[test]
+    fn steps_match_the_reference_gradient_and_hessian() {
+        let valley = Valley2d {
+            epsilon: 0.01,
+            lambda: vec![8.0, -2.0, 1.0, 0.1],
+        };
+        let v = V2::new(&valley);
+        let x0: Lanes = std::array::from_fn(|l| -1.3 + 0.09 * l as f64);
+        let y0: Lanes = std::array::from_fn(|l| 0.4 - 0.03 * l as f64);
+        let n1: Lanes = std::array::from_fn(|l| ((l * 7 % 5) as f64 - 2.0) / 2.0);
+        let n2: Lanes = std::array::from_fn(|l| ((l * 3 % 7) as f64 - 3.0) / 3.0);
+        let (dt, scale) = (0.01, 0.02);
+        let check =
+            |name: &str, rule: &dyn Fn(&mut Lanes, &mut Lanes), f: &dyn Fn(usize) -> [f64; 2]| {
+                let (mut x, mut y) = (x0, y0);
+                rule(&mut x, &mut y);
+                for l in 0..LANES {
+                    let e = f(l);
+                    assert!(
+                        (x[l] - e[0]).abs() < 1e-13 && (y[l] - e[1]).abs() < 1e-13,
+                        "{name} lane {l}"
+                    );
+                }
+            };
+        let g = |l: usize| valley.grad(x0[l], y0[l]);
+        let h = |l: usize| valley.hessian(x0[l], y0[l]);
+        check(
+            "HessLin",
+            &|x, y| HessLin { dt, scale }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let (g, h) = (g(l), h(l));
+                [
+                    x0[l] - dt * g[0] + scale * (h[0][0] * n1[l] + h[0][1] * n2[l]),
+                    y0[l] - dt * g[1] + scale * (h[1][0] * n1[l] + h[1][1] * n2[l]),
+                ]
+            },
+        );
+        check(
+            "HessPow",
+            &|x, y| {
+                HessPow {
+                    dt,
+                    scale,
+                    half_power: 0.5,
+                }
+                .step(&v, x, y, &n1, &n2)
+            },
+            &|l| {
+                let (g, m) = (g(l), crate::noise::sym_abs_pow(h(l), 0.5));
+                [
+                    x0[l] - dt * g[0] + scale * (m[0][0] * n1[l] + m[0][1] * n2[l]),
+                    y0[l] - dt * g[1] + scale * (m[1][0] * n1[l] + m[1][1] * n2[l]),
+                ]
+            },
+        );
+        let b = [[0.3, 0.1], [0.1, 0.2]];
+        check(
+            "ConstNoise",
+            &|x, y| ConstNoise { dt, b }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let g = g(l);
+                [
+                    x0[l] - dt * g[0] + b[0][0] * n1[l] + b[0][1] * n2[l],
+                    y0[l] - dt * g[1] + b[1][0] * n1[l] + b[1][1] * n2[l],
+                ]
+            },
+        );
+        check(
+            "ExactShift",
+            &|x, y| ExactShift { eta: dt, s: scale }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let g = valley.grad(x0[l] - scale * n1[l], y0[l] - scale * n2[l]);
+                [x0[l] - dt * g[0], y0[l] - dt * g[1]]
+            },
+        );
+        check(
+            "Gd",
+            &|x, y| Gd { eta: dt }.step(&v, x, y, &n1, &n2),
+            &|l| {
+                let g = g(l);
+                [x0[l] - dt * g[0], y0[l] - dt * g[1]]
+            },
+        );
+    }
+}
