@@ -7,8 +7,11 @@ use serde::Serialize;
 
 use crate::fp::{self, FpResult, FpSummary};
 use crate::landscape::Valley2d;
+use crate::report::files::write_atomic;
 use crate::report::files::{WriteError, write_csv, write_json, write_npy};
 use crate::report::plot::{self, Heatmap, LinePlot, Mark, Series};
+use crate::sampler::{self, SamplerResult, SamplerSummary};
+use crate::scenario::AxisConfig;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::theory::{self, TheorySummary};
 
@@ -76,6 +79,9 @@ pub struct Summary {
     /// The theory part.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theory: Option<TheorySummary>,
+    /// The Monte-Carlo sampler.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<SamplerSummary>,
     /// Cross-checks between the parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
@@ -84,6 +90,20 @@ pub struct Summary {
 /// L1 distance ∫|p − q| dx on a uniform grid of spacing `dx`.
 pub fn l1_distance(p: &[f64], q: &[f64], dx: f64) -> f64 {
     p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum::<f64>() * dx
+}
+
+/// L1 distance of two x-marginals after symmetrising both under x → −x when the grid is
+/// symmetric. Every valley2d model is invariant under θ → −θ, so the stationary law is symmetric;
+/// walkers started on one side never cross between the flat wells within a run (the crossing
+/// rate is exponentially small above Δ_S*), while the FP steady state weighs both wells equally.
+pub fn l1_symmetrised(p: &[f64], q: &[f64], xs: &[f64], dx: f64) -> f64 {
+    let n = xs.len();
+    let symmetric = n > 1 && (xs[0] + xs[n - 1]).abs() < 1e-9 * dx.max(1e-300) * n as f64;
+    if !symmetric {
+        return l1_distance(p, q, dx);
+    }
+    let sym = |v: &[f64]| -> Vec<f64> { (0..n).map(|k| 0.5 * (v[k] + v[n - 1 - k])).collect() };
+    l1_distance(&sym(p), &sym(q), dx)
 }
 
 /// `flatscape run FILE`.
@@ -128,6 +148,7 @@ pub fn run_scenario(
         wall_seconds: 0.0,
         fokker_planck: None,
         theory: None,
+        sampler: None,
         comparison: None,
     };
     let mut comparison = Comparison::default();
@@ -168,13 +189,40 @@ pub fn run_scenario(
         ));
         marginals.push(("theory_reduced", reduced));
     }
+    let mut sampler_result = None;
+    if let Some(cfg) = &scenario.sampler {
+        let grid = scenario
+            .fokker_planck
+            .as_ref()
+            .filter(|_| scenario.valley2d().is_some())
+            .map(|fp| (fp.x, fp.y));
+        let res = sampler::run(scenario, cfg, grid, progress)
+            .map_err(|e| RunError::Solver(e.to_string()))?;
+        write_sampler_outputs(out, scenario, &res, grid)?;
+        if let (Some(hist), Some(fp)) = (&res.hist_x, &fp_result) {
+            let p_fp = fp.grid.marginal_x(&fp.density);
+            comparison.l1_fp_sampler = Some(l1_symmetrised(&p_fp, hist, &fp.grid.xs(), fp.grid.dx));
+        }
+        if let Some(hist) = &res.hist_x {
+            marginals.push(("sampler", hist.clone()));
+        }
+        summary.sampler = Some(res.summary.clone());
+        sampler_result = Some(res);
+    }
     if let Some((xs, _)) = &x_grid {
         write_marginal_x(out, xs, &marginals)?;
     }
     if let Some(res) = &fp_result {
         let ys = res.grid.ys();
         let py = res.grid.marginal_y(&res.density);
-        write_csv(&out.join("marginal_y.csv"), &["y", "fp"], &[&ys, &py])?;
+        match sampler_result.as_ref().and_then(|s| s.hist_y.as_ref()) {
+            Some(hy) => write_csv(
+                &out.join("marginal_y.csv"),
+                &["y", "fp", "sampler"],
+                &[&ys, &py, hy],
+            )?,
+            None => write_csv(&out.join("marginal_y.csv"), &["y", "fp"], &[&ys, &py])?,
+        }
     }
     if comparison.l1_fp_theory_reduced.is_some()
         || comparison.l1_fp_theory_paper.is_some()
@@ -417,6 +465,244 @@ fn write_fp_outputs(out: &Path, valley: &Valley2d, res: &FpResult) -> Result<(),
     )
 }
 
+/// timeseries.csv and the sampler's figures: flatness and x over time, trajectories.
+fn write_sampler_outputs(
+    out: &Path,
+    scenario: &Scenario,
+    res: &SamplerResult,
+    grid: Option<(AxisConfig, AxisConfig)>,
+) -> Result<(), WriteError> {
+    write_atomic(
+        &out.join("timeseries.csv"),
+        res.timeseries.to_csv_string().as_bytes(),
+    )?;
+    let ts = &res.timeseries;
+    let kind = format!("{:?}", res.summary.kind).to_lowercase();
+    let t_label = if res.summary.kind == sampler::SamplerKind::Langevin {
+        "time t = dt · step"
+    } else {
+        "time t = η · step"
+    };
+    let positive_t: Vec<usize> = (0..ts.t.len()).filter(|&k| ts.t[k] > 0.0).collect();
+    let pick = |v: &[f64]| positive_t.iter().map(|&k| v[k]).collect::<Vec<f64>>();
+    let t = pick(&ts.t);
+    plot::line_plot(
+        &out.join("flatness_dynamics"),
+        &LinePlot {
+            title: format!(
+                "Flatness during learning ({kind}, {} walkers)",
+                res.summary.walkers
+            ),
+            x_label: t_label.into(),
+            y_label: "mean flatness F(x)".into(),
+            series: vec![
+                Series::new(
+                    "⟨F(x)⟩, Eq. (6)",
+                    &t,
+                    &pick(&ts.mean_flatness),
+                    0,
+                    Mark::Line,
+                ),
+                Series::new(
+                    "⟨F̂(x)⟩, Eq. (16)",
+                    &t,
+                    &pick(&ts.mean_flatness_hat),
+                    1,
+                    Mark::Dashed,
+                ),
+            ],
+            log_x: true,
+            ..Default::default()
+        },
+    )?;
+    let two_d = scenario.valley2d();
+    let stride = res.trajectory_stride.max(1) as f64;
+    let dt = res.summary.time_step;
+    let x_series: Vec<Series> = res
+        .trajectories
+        .iter()
+        .enumerate()
+        .take(4)
+        .map(|(n, tr)| {
+            let steps: Vec<f64> = (0..tr.len()).map(|k| k as f64 * stride).collect();
+            let xs: Vec<f64> = tr.iter().map(|p| p[0]).collect();
+            Series::new(format!("walker {n}"), &steps, &xs, n, Mark::Line)
+        })
+        .collect();
+    plot::line_plot(
+        &out.join("x_vs_iteration"),
+        &LinePlot {
+            title: format!("Walkers along the flat direction ({kind}, step {dt})"),
+            x_label: "iteration t".into(),
+            y_label: if two_d.is_some() {
+                "x".into()
+            } else {
+                "RMS of the flat coordinates x_j".into()
+            },
+            series: x_series,
+            ..Default::default()
+        },
+    )?;
+    let traj: Vec<Series> = res
+        .trajectories
+        .iter()
+        .enumerate()
+        .take(4)
+        .map(|(n, tr)| {
+            let xs: Vec<f64> = tr.iter().map(|p| p[0]).collect();
+            let ys: Vec<f64> = tr.iter().map(|p| p[1]).collect();
+            Series::new(format!("walker {n}"), &xs, &ys, n, Mark::Line)
+        })
+        .collect();
+    match (two_d, grid) {
+        (Some(valley), _) => {
+            // Trajectories over the loss contours (Fig. 5a style).
+            let (x_lo, x_hi, y_lo, y_hi) = traj
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .fold((-1.6f64, 1.6f64, -0.6f64, 0.6f64), |(a, b, c, d), p| {
+                    (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1))
+                });
+            let (nx, ny) = (200, 120);
+            let (dxc, dyc) = ((x_hi - x_lo) / nx as f64, (y_hi - y_lo) / ny as f64);
+            let loss: Vec<f64> = (0..nx * ny)
+                .map(|k| {
+                    let (i, j) = (k / ny, k % ny);
+                    valley.loss(x_lo + (i as f64 + 0.5) * dxc, y_lo + (j as f64 + 0.5) * dyc)
+                })
+                .collect();
+            plot::render(
+                &out.join("trajectories"),
+                &TrajectoryFigure {
+                    title: format!("Trajectories over the contours of L ({kind})"),
+                    x_range: (x_lo, x_hi),
+                    y_range: (y_lo, y_hi),
+                    loss,
+                    nx,
+                    ny,
+                    trajectories: traj,
+                    flattest: valley.flattest_point(x_hi.abs().max(x_lo.abs())),
+                },
+            )
+        }
+        (None, _) => plot::line_plot(
+            &out.join("trajectories"),
+            &LinePlot {
+                title: format!("Trajectories, projected ({kind})"),
+                x_label: "RMS of the flat coordinates x_j".into(),
+                y_label: "RMS of the sharp coordinates y_i".into(),
+                series: traj,
+                log_y: true,
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+/// Trajectories over filled loss contours (log-spaced levels), with x* and ±x_F marked.
+struct TrajectoryFigure {
+    title: String,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    loss: Vec<f64>,
+    nx: usize,
+    ny: usize,
+    trajectories: Vec<Series>,
+    flattest: f64,
+}
+
+impl plot::Figure for TrajectoryFigure {
+    fn draw<DB: plotters::prelude::DrawingBackend>(
+        &self,
+        root: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String> {
+        use plotters::prelude::*;
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(52)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                self.x_range.0..self.x_range.1,
+                self.y_range.0..self.y_range.1,
+            )
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("x (degenerate direction)")
+            .y_desc("y (sharp direction)")
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .draw()
+            .map_err(|x| e(&x))?;
+        let l_max = self.loss.iter().copied().fold(0.0f64, f64::max).max(1e-12);
+        let levels: Vec<f64> = (1..=10)
+            .map(|k| l_max * 10f64.powf(-4.0 + 0.4 * k as f64))
+            .collect();
+        let grey = RGBColor(170, 170, 170);
+        for (n, &level) in levels.iter().enumerate() {
+            let segs = plot::contour_segments(
+                &self.loss,
+                self.nx,
+                self.ny,
+                self.x_range,
+                self.y_range,
+                level,
+            );
+            let drawn = chart
+                .draw_series(
+                    segs.into_iter()
+                        .map(|s| PathElement::new(vec![s[0], s[1]], grey.stroke_width(1))),
+                )
+                .map_err(|x| e(&x))?;
+            if n == 0 {
+                drawn
+                    .label("contours of L (log-spaced)")
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], grey.stroke_width(2))
+                    });
+            }
+        }
+        for s in &self.trajectories {
+            let color = plot::PALETTE[s.color % plot::PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .map_err(|x| e(&x))?
+                .label(s.label.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+                });
+        }
+        let red = RGBColor(213, 40, 40);
+        chart
+            .draw_series(std::iter::once(Circle::new((0.0, 0.0), 6, red.filled())))
+            .map_err(|x| e(&x))?
+            .label("global minimum x* = 0")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, red.filled()));
+        let yellow = RGBColor(230, 159, 0);
+        chart
+            .draw_series(
+                [self.flattest, -self.flattest]
+                    .into_iter()
+                    .map(|x| Cross::new((x, 0.0), 8, yellow.stroke_width(3))),
+            )
+            .map_err(|x| e(&x))?
+            .label("flattest x_F")
+            .legend(move |(x, y)| Cross::new((x + 10, y), 6, yellow.stroke_width(3)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|x| e(&x))?;
+        Ok(())
+    }
+}
+
 fn print_summary(summary: &Summary, out: &Path) {
     println!(
         "scenario `{}` finished in {:.2} s",
@@ -442,6 +728,20 @@ fn print_summary(summary: &Summary, out: &Path) {
             .delta_s_star
             .map_or_else(|| "none".to_string(), |v| format!("{v:.4}"));
         println!("  theory: x_ss = {:.4} (reduced), Δ_S* = {star}", th.x_ss);
+    }
+    if let Some(sm) = &summary.sampler {
+        let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        println!(
+            "  sampler {:?}: {} walkers × {} steps, diverged {:.3}, |x_ss| = {}, F(x_ss) = {}, τ_s = {}, {:.2e} walker-steps/s",
+            sm.kind,
+            sm.walkers,
+            sm.steps,
+            sm.diverged_fraction,
+            show(sm.x_ss_abs),
+            show(sm.flatness_ss),
+            show(sm.search_time),
+            sm.walker_steps_per_second
+        );
     }
     if let Some(c) = &summary.comparison {
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3e}"));
