@@ -13,4 +13,5 @@ pub mod report;
 pub mod run;
 pub mod sampler;
 pub mod scenario;
+pub mod sweep;
 pub mod theory;

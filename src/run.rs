@@ -11,7 +11,9 @@ use crate::report::files::write_atomic;
 use crate::report::files::{WriteError, write_csv, write_json, write_npy};
 use crate::report::plot::{self, Heatmap, LinePlot, Mark, Series};
 use crate::sampler::{self, SamplerResult, SamplerSummary};
-use crate::scenario::AxisConfig;
+use crate::report::phase::PhaseDiagram;
+use crate::scenario::{AxisConfig, SweepConfig};
+use crate::sweep::{self, SweepPoint};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::theory::{self, TheorySummary};
 
@@ -82,6 +84,9 @@ pub struct Summary {
     /// The Monte-Carlo sampler.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<SamplerSummary>,
+    /// The sweep: number of points (rows of sweep.csv).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_points: Option<usize>,
     /// Cross-checks between the parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
@@ -136,11 +141,28 @@ pub fn with_threads<T: Send>(
 }
 
 /// Run every part of a validated scenario and write its outputs into `out`.
-pub fn run_scenario(
+pub fn run_scenario(scenario: &Scenario, out: &Path, opts: &RunOptions) -> Result<Summary, RunError> {
+    run_parts(scenario, out, opts).map(|a| a.summary)
+}
+
+/// Everything a run computed, for callers that draw more than `run` does (`figures`).
+pub struct Artifacts {
+    /// summary.json.
+    pub summary: Summary,
+    /// The FP result.
+    pub fp: Option<FpResult>,
+    /// The sampler result.
+    pub sampler: Option<SamplerResult>,
+    /// The sweep rows.
+    pub sweep: Option<Vec<SweepPoint>>,
+}
+
+/// Run every part of a validated scenario, write its outputs into `out`, return the results.
+pub fn run_parts(
     scenario: &Scenario,
     out: &Path,
     opts: &RunOptions,
-) -> Result<Summary, RunError> {
+) -> Result<Artifacts, RunError> {
     let clock = Instant::now();
     let progress = !opts.quiet;
     let mut summary = Summary {
@@ -149,6 +171,7 @@ pub fn run_scenario(
         fokker_planck: None,
         theory: None,
         sampler: None,
+        sweep_points: None,
         comparison: None,
     };
     let mut comparison = Comparison::default();
@@ -209,6 +232,14 @@ pub fn run_scenario(
         summary.sampler = Some(res.summary.clone());
         sampler_result = Some(res);
     }
+    let mut sweep_rows = None;
+    if let Some(sw) = &scenario.sweep {
+        let rows = sweep::run(scenario, sw, progress).map_err(RunError::Solver)?;
+        write_atomic(&out.join("sweep.csv"), sweep::to_csv(&rows).as_bytes())?;
+        write_sweep_figures(out, scenario, sw, &rows)?;
+        summary.sweep_points = Some(rows.len());
+        sweep_rows = Some(rows);
+    }
     if let Some((xs, _)) = &x_grid {
         write_marginal_x(out, xs, &marginals)?;
     }
@@ -232,7 +263,12 @@ pub fn run_scenario(
     }
     summary.wall_seconds = clock.elapsed().as_secs_f64();
     write_json(&out.join("summary.json"), &summary)?;
-    Ok(summary)
+    Ok(Artifacts {
+        summary,
+        fp: fp_result,
+        sampler: sampler_result,
+        sweep: sweep_rows,
+    })
 }
 
 /// marginal_x.csv (`x` then one column per part, SPEC §7) and the x-marginal figure.
@@ -597,6 +633,198 @@ fn write_sampler_outputs(
             },
         ),
     }
+}
+
+/// A sweep point counts as diverged (grey) when more than half of its walkers diverged.
+const DIVERGED: f64 = 0.5;
+
+/// Phase diagrams of a (σ, η) sweep, or F and |x_ss| against Δ_S for a Δ_S sweep.
+pub fn write_sweep_figures(
+    out: &Path,
+    scenario: &Scenario,
+    sw: &SweepConfig,
+    rows: &[SweepPoint],
+) -> Result<(), WriteError> {
+    if let (Some(sig), Some(eta)) = (&sw.sigma, &sw.eta) {
+        let (sigma, etas) = (sig.values(), eta.values());
+        for fig in sweep_phase_diagrams(scenario, &sigma, &etas, rows) {
+            plot::render(&out.join(fig.0), &fig.1)?;
+        }
+        return Ok(());
+    }
+    // Δ_S sweep: one curve per part (the sampler one per η).
+    let mut etas: Vec<f64> = rows.iter().map(|r| r.eta).collect();
+    etas.dedup_by(|a, b| (*a - *b).abs() < 1e-15);
+    let mut flat = Vec::new();
+    let mut xss = Vec::new();
+    let first_eta = |r: &&SweepPoint| (r.eta - etas[0]).abs() < 1e-15;
+    let curve = |f: &dyn Fn(&SweepPoint) -> Option<f64>, only_first: bool| -> (Vec<f64>, Vec<f64>) {
+        rows.iter()
+            .filter(|r| !only_first || first_eta(r))
+            .filter_map(|r| f(r).map(|v| (r.delta_s, v)))
+            .unzip()
+    };
+    let (d, v) = curve(&|r| r.fp_mean_flatness, true);
+    if !d.is_empty() {
+        flat.push(Series::new("Fokker–Planck ⟨F(x)⟩", &d, &v, 0, Mark::Line));
+    }
+    let (d, v) = curve(&|r| r.fp_mean_abs_x, true);
+    if !d.is_empty() {
+        xss.push(Series::new("Fokker–Planck ⟨|x|⟩", &d, &v, 0, Mark::Line));
+    }
+    let (d, v) = curve(&|r| r.theory_flatness_ss, true);
+    if !d.is_empty() {
+        flat.push(Series::new("reduced theory F(x_ss)", &d, &v, 6, Mark::Dashed));
+    }
+    let (d, v) = curve(&|r| r.theory_x_ss, true);
+    if !d.is_empty() {
+        xss.push(Series::new("reduced theory x_ss", &d, &v, 6, Mark::Dashed));
+    }
+    for (n, &eta) in etas.iter().enumerate() {
+        let pts: Vec<&SweepPoint> = rows.iter().filter(|r| (r.eta - eta).abs() < 1e-15).collect();
+        let (d, v): (Vec<f64>, Vec<f64>) = pts.iter().filter_map(|r| r.flatness_ss.map(|v| (r.delta_s, v))).unzip();
+        if !d.is_empty() {
+            flat.push(Series::new(format!("SGD F(x_ss), η = {eta}"), &d, &v, n + 1, Mark::Points));
+        }
+        let (d, v): (Vec<f64>, Vec<f64>) = pts.iter().filter_map(|r| r.x_ss_abs.map(|v| (r.delta_s, v))).unzip();
+        if !d.is_empty() {
+            xss.push(Series::new(format!("SGD |x_ss|, η = {eta}"), &d, &v, n + 1, Mark::Points));
+        }
+    }
+    let star = scenario
+        .valley2d()
+        .and_then(|v| (v.lambda1() < 0.0).then(|| -v.epsilon / v.lambda1()));
+    let refs: Vec<plot::RefLine> = star
+        .into_iter()
+        .map(|d| plot::RefLine { label: "Δ_S* = −ε/λ1".into(), at: d, vertical: true })
+        .collect();
+    let log_x = sw.delta_s.is_some_and(|r| r.log);
+    plot::line_plot(
+        &out.join("sweep_flatness"),
+        &LinePlot {
+            title: "Flatness of the steady state against the SGD noise level".into(),
+            x_label: "effective noise level Δ_S = ησ".into(),
+            y_label: "flatness F = λ(x)^(−1/2)".into(),
+            series: flat,
+            ref_lines: refs.clone(),
+            log_x,
+            ..Default::default()
+        },
+    )?;
+    plot::line_plot(
+        &out.join("sweep_x_ss"),
+        &LinePlot {
+            title: "Steady-state position along the valley".into(),
+            x_label: "effective noise level Δ_S = ησ".into(),
+            y_label: "|x_ss|".into(),
+            series: xss,
+            ref_lines: refs,
+            log_x,
+            ..Default::default()
+        },
+    )
+}
+
+/// The flatness and search-time phase diagrams of a (σ, η) sweep (file stem, figure).
+pub fn sweep_phase_diagrams(
+    scenario: &Scenario,
+    sigma: &[f64],
+    etas: &[f64],
+    rows: &[SweepPoint],
+) -> Vec<(&'static str, PhaseDiagram)> {
+    let ns = sigma.len();
+    let value = |f: &dyn Fn(&SweepPoint) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter()
+            .map(|r| {
+                if r.diverged_fraction.is_some_and(|d| d > DIVERGED) {
+                    None
+                } else {
+                    f(r)
+                }
+            })
+            .collect()
+    };
+    let mut lines = Vec::new();
+    if let Some(v) = scenario.valley2d().filter(|v| v.lambda1() < 0.0) {
+        let star = -v.epsilon / v.lambda1();
+        let pts: Vec<(f64, f64)> = (0..200)
+            .map(|k| {
+                let eta = etas[0] + (etas[etas.len() - 1] - etas[0]) * k as f64 / 199.0;
+                (star / eta, eta)
+            })
+            .collect();
+        lines.push(Series { label: "Δ_S* = −ε/λ1 (ησ = Δ_S*)".into(), points: pts, color: 3, mark: Mark::Dashed });
+    }
+    // Divergence boundary where the diverged fraction crosses 1/2 along σ (observed), and where
+    // the paper's estimate η⟨λ⟩_ss crosses 2 (theory).
+    let crossing = |f: &dyn Fn(&SweepPoint) -> Option<f64>, level: f64| -> Vec<(f64, f64)> {
+        let mut pts = Vec::new();
+        for (r, &eta) in etas.iter().enumerate() {
+            let row = &rows[r * ns..(r + 1) * ns];
+            for c in 1..ns {
+                if let (Some(a), Some(b)) = (f(&row[c - 1]), f(&row[c])) {
+                    if a < level && b >= level {
+                        let t = (level - a) / (b - a);
+                        pts.push((sigma[c - 1] + t * (sigma[c] - sigma[c - 1]), eta));
+                        break;
+                    }
+                }
+            }
+        }
+        pts
+    };
+    let observed = crossing(&|r| r.diverged_fraction, DIVERGED);
+    if observed.len() > 1 {
+        lines.push(Series { label: "divergence (sampler, half diverged)".into(), points: observed, color: 1, mark: Mark::Dashed });
+    }
+    let theory_line = crossing(&|r| r.theory_eta_lambda, 2.0);
+    if theory_line.len() > 1 {
+        lines.push(Series { label: "η⟨λ⟩_ss = 2 (paper's estimate)".into(), points: theory_line, color: 4, mark: Mark::Dashed });
+    }
+    let inset_row = (0..etas.len())
+        .min_by(|&a, &b| (etas[a] - 0.04).abs().total_cmp(&(etas[b] - 0.04).abs()))
+        .unwrap_or(0);
+    let cut = |f: &dyn Fn(&SweepPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        (0..ns)
+            .filter_map(|c| {
+                let r = &rows[inset_row * ns + c];
+                if r.diverged_fraction.is_some_and(|d| d > DIVERGED) {
+                    None
+                } else {
+                    f(r).map(|v| (sigma[c], v))
+                }
+            })
+            .collect()
+    };
+    let eta_cut = etas[inset_row];
+    vec![
+        (
+            "sweep_flatness",
+            PhaseDiagram {
+                title: "Flatness of the SGD solution F(x_ss)".into(),
+                quantity: "F(x_ss)".into(),
+                sigma: sigma.to_vec(),
+                eta: etas.to_vec(),
+                values: value(&|r| r.flatness_ss.or(r.theory_flatness_ss)),
+                log_color: false,
+                lines: lines.clone(),
+                inset: Some((format!("F(x_ss) vs σ at η = {eta_cut:.3}"), cut(&|r| r.flatness_ss))),
+            },
+        ),
+        (
+            "sweep_search_time",
+            PhaseDiagram {
+                title: "Search time τ_s = η⟨t_s⟩".into(),
+                quantity: "τ_s (log colour)".into(),
+                sigma: sigma.to_vec(),
+                eta: etas.to_vec(),
+                values: value(&|r| r.search_time),
+                log_color: true,
+                lines,
+                inset: Some((format!("τ_s vs σ at η = {eta_cut:.3}"), cut(&|r| r.search_time))),
+            },
+        ),
+    ]
 }
 
 /// Trajectories over filled loss contours (log-spaced levels), with x* and ±x_F marked.

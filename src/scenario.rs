@@ -679,13 +679,21 @@ fn validate_sweep(sw: &SweepConfig, sc: &Scenario) -> Check {
             "needs `sigma` and `eta` ranges, or a `delta_s` range",
         ));
     }
-    if sw.sigma.is_some() != sw.eta.is_some() {
+    if sw.sigma.is_some() && sw.delta_s.is_some() {
         return Err(Invalid::new(
-            if sw.sigma.is_some() {
-                "sweep.eta"
-            } else {
-                "sweep.sigma"
-            },
+            "sweep.delta_s",
+            "give either `sigma` (with `eta`) or `delta_s` (optionally with `eta`), not both",
+        ));
+    }
+    if sw.sigma.is_some() && sw.eta.is_none() {
+        return Err(Invalid::new(
+            "sweep.eta",
+            "a (σ, η) sweep needs both `sigma` and `eta` ranges",
+        ));
+    }
+    if sw.eta.is_some() && sw.sigma.is_none() && sw.delta_s.is_none() {
+        return Err(Invalid::new(
+            "sweep.sigma",
             "a (σ, η) sweep needs both `sigma` and `eta` ranges",
         ));
     }
