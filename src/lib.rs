@@ -5,6 +5,7 @@
 //! Data flow: [`scenario`] → [`landscape`] + [`noise`] → solvers ([`fp`], [`theory`],
 //! [`sampler`]) → results → [`report`].
 
+pub mod figures;
 pub mod fp;
 pub mod landscape;
 pub mod network;

@@ -9,12 +9,12 @@ use crate::fp::{self, FpResult, FpSummary};
 use crate::landscape::Valley2d;
 use crate::report::files::write_atomic;
 use crate::report::files::{WriteError, write_csv, write_json, write_npy};
+use crate::report::phase::PhaseDiagram;
 use crate::report::plot::{self, Heatmap, LinePlot, Mark, Series};
 use crate::sampler::{self, SamplerResult, SamplerSummary};
-use crate::report::phase::PhaseDiagram;
 use crate::scenario::{AxisConfig, SweepConfig};
-use crate::sweep::{self, SweepPoint};
 use crate::scenario::{Scenario, ScenarioError};
+use crate::sweep::{self, SweepPoint};
 use crate::theory::{self, TheorySummary};
 
 /// Options shared by `run` and `figures`.
@@ -141,7 +141,11 @@ pub fn with_threads<T: Send>(
 }
 
 /// Run every part of a validated scenario and write its outputs into `out`.
-pub fn run_scenario(scenario: &Scenario, out: &Path, opts: &RunOptions) -> Result<Summary, RunError> {
+pub fn run_scenario(
+    scenario: &Scenario,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<Summary, RunError> {
     run_parts(scenario, out, opts).map(|a| a.summary)
 }
 
@@ -591,36 +595,12 @@ fn write_sampler_outputs(
         })
         .collect();
     match (two_d, grid) {
-        (Some(valley), _) => {
-            // Trajectories over the loss contours (Fig. 5a style).
-            let (x_lo, x_hi, y_lo, y_hi) = traj
-                .iter()
-                .flat_map(|s| s.points.iter())
-                .fold((-1.6f64, 1.6f64, -0.6f64, 0.6f64), |(a, b, c, d), p| {
-                    (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1))
-                });
-            let (nx, ny) = (200, 120);
-            let (dxc, dyc) = ((x_hi - x_lo) / nx as f64, (y_hi - y_lo) / ny as f64);
-            let loss: Vec<f64> = (0..nx * ny)
-                .map(|k| {
-                    let (i, j) = (k / ny, k % ny);
-                    valley.loss(x_lo + (i as f64 + 0.5) * dxc, y_lo + (j as f64 + 0.5) * dyc)
-                })
-                .collect();
-            plot::render(
-                &out.join("trajectories"),
-                &TrajectoryFigure {
-                    title: format!("Trajectories over the contours of L ({kind})"),
-                    x_range: (x_lo, x_hi),
-                    y_range: (y_lo, y_hi),
-                    loss,
-                    nx,
-                    ny,
-                    trajectories: traj,
-                    flattest: valley.flattest_point(x_hi.abs().max(x_lo.abs())),
-                },
-            )
-        }
+        (Some(valley), _) => draw_trajectories(
+            &out.join("trajectories"),
+            valley,
+            &format!("Trajectories over the contours of L ({kind})"),
+            traj,
+        ),
         (None, _) => plot::line_plot(
             &out.join("trajectories"),
             &LinePlot {
@@ -658,12 +638,13 @@ pub fn write_sweep_figures(
     let mut flat = Vec::new();
     let mut xss = Vec::new();
     let first_eta = |r: &&SweepPoint| (r.eta - etas[0]).abs() < 1e-15;
-    let curve = |f: &dyn Fn(&SweepPoint) -> Option<f64>, only_first: bool| -> (Vec<f64>, Vec<f64>) {
-        rows.iter()
-            .filter(|r| !only_first || first_eta(r))
-            .filter_map(|r| f(r).map(|v| (r.delta_s, v)))
-            .unzip()
-    };
+    let curve =
+        |f: &dyn Fn(&SweepPoint) -> Option<f64>, only_first: bool| -> (Vec<f64>, Vec<f64>) {
+            rows.iter()
+                .filter(|r| !only_first || first_eta(r))
+                .filter_map(|r| f(r).map(|v| (r.delta_s, v)))
+                .unzip()
+        };
     let (d, v) = curve(&|r| r.fp_mean_flatness, true);
     if !d.is_empty() {
         flat.push(Series::new("Fokker–Planck ⟨F(x)⟩", &d, &v, 0, Mark::Line));
@@ -674,21 +655,48 @@ pub fn write_sweep_figures(
     }
     let (d, v) = curve(&|r| r.theory_flatness_ss, true);
     if !d.is_empty() {
-        flat.push(Series::new("reduced theory F(x_ss)", &d, &v, 6, Mark::Dashed));
+        flat.push(Series::new(
+            "reduced theory F(x_ss)",
+            &d,
+            &v,
+            6,
+            Mark::Dashed,
+        ));
     }
     let (d, v) = curve(&|r| r.theory_x_ss, true);
     if !d.is_empty() {
         xss.push(Series::new("reduced theory x_ss", &d, &v, 6, Mark::Dashed));
     }
     for (n, &eta) in etas.iter().enumerate() {
-        let pts: Vec<&SweepPoint> = rows.iter().filter(|r| (r.eta - eta).abs() < 1e-15).collect();
-        let (d, v): (Vec<f64>, Vec<f64>) = pts.iter().filter_map(|r| r.flatness_ss.map(|v| (r.delta_s, v))).unzip();
+        let pts: Vec<&SweepPoint> = rows
+            .iter()
+            .filter(|r| (r.eta - eta).abs() < 1e-15)
+            .collect();
+        let (d, v): (Vec<f64>, Vec<f64>) = pts
+            .iter()
+            .filter_map(|r| r.flatness_ss.map(|v| (r.delta_s, v)))
+            .unzip();
         if !d.is_empty() {
-            flat.push(Series::new(format!("SGD F(x_ss), η = {eta}"), &d, &v, n + 1, Mark::Points));
+            flat.push(Series::new(
+                format!("SGD F(x_ss), η = {eta}"),
+                &d,
+                &v,
+                n + 1,
+                Mark::Points,
+            ));
         }
-        let (d, v): (Vec<f64>, Vec<f64>) = pts.iter().filter_map(|r| r.x_ss_abs.map(|v| (r.delta_s, v))).unzip();
+        let (d, v): (Vec<f64>, Vec<f64>) = pts
+            .iter()
+            .filter_map(|r| r.x_ss_abs.map(|v| (r.delta_s, v)))
+            .unzip();
         if !d.is_empty() {
-            xss.push(Series::new(format!("SGD |x_ss|, η = {eta}"), &d, &v, n + 1, Mark::Points));
+            xss.push(Series::new(
+                format!("SGD |x_ss|, η = {eta}"),
+                &d,
+                &v,
+                n + 1,
+                Mark::Points,
+            ));
         }
     }
     let star = scenario
@@ -696,7 +704,11 @@ pub fn write_sweep_figures(
         .and_then(|v| (v.lambda1() < 0.0).then(|| -v.epsilon / v.lambda1()));
     let refs: Vec<plot::RefLine> = star
         .into_iter()
-        .map(|d| plot::RefLine { label: "Δ_S* = −ε/λ1".into(), at: d, vertical: true })
+        .map(|d| plot::RefLine {
+            label: "Δ_S* = −ε/λ1".into(),
+            at: d,
+            vertical: true,
+        })
         .collect();
     let log_x = sw.delta_s.is_some_and(|r| r.log);
     plot::line_plot(
@@ -753,7 +765,12 @@ pub fn sweep_phase_diagrams(
                 (star / eta, eta)
             })
             .collect();
-        lines.push(Series { label: "Δ_S* = −ε/λ1 (ησ = Δ_S*)".into(), points: pts, color: 3, mark: Mark::Dashed });
+        lines.push(Series {
+            label: "Δ_S* = −ε/λ1 (ησ = Δ_S*)".into(),
+            points: pts,
+            color: 3,
+            mark: Mark::Dashed,
+        });
     }
     // Divergence boundary where the diverged fraction crosses 1/2 along σ (observed), and where
     // the paper's estimate η⟨λ⟩_ss crosses 2 (theory).
@@ -775,11 +792,21 @@ pub fn sweep_phase_diagrams(
     };
     let observed = crossing(&|r| r.diverged_fraction, DIVERGED);
     if observed.len() > 1 {
-        lines.push(Series { label: "divergence (sampler, half diverged)".into(), points: observed, color: 1, mark: Mark::Dashed });
+        lines.push(Series {
+            label: "divergence (sampler, half diverged)".into(),
+            points: observed,
+            color: 1,
+            mark: Mark::Dashed,
+        });
     }
     let theory_line = crossing(&|r| r.theory_eta_lambda, 2.0);
     if theory_line.len() > 1 {
-        lines.push(Series { label: "η⟨λ⟩_ss = 2 (paper's estimate)".into(), points: theory_line, color: 4, mark: Mark::Dashed });
+        lines.push(Series {
+            label: "η⟨λ⟩_ss = 2 (paper's estimate)".into(),
+            points: theory_line,
+            color: 4,
+            mark: Mark::Dashed,
+        });
     }
     let inset_row = (0..etas.len())
         .min_by(|&a, &b| (etas[a] - 0.04).abs().total_cmp(&(etas[b] - 0.04).abs()))
@@ -808,7 +835,10 @@ pub fn sweep_phase_diagrams(
                 values: value(&|r| r.flatness_ss.or(r.theory_flatness_ss)),
                 log_color: false,
                 lines: lines.clone(),
-                inset: Some((format!("F(x_ss) vs σ at η = {eta_cut:.3}"), cut(&|r| r.flatness_ss))),
+                inset: Some((
+                    format!("F(x_ss) vs σ at η = {eta_cut:.3}"),
+                    cut(&|r| r.flatness_ss),
+                )),
             },
         ),
         (
@@ -821,10 +851,53 @@ pub fn sweep_phase_diagrams(
                 values: value(&|r| r.search_time),
                 log_color: true,
                 lines,
-                inset: Some((format!("τ_s vs σ at η = {eta_cut:.3}"), cut(&|r| r.search_time))),
+                inset: Some((
+                    format!("τ_s vs σ at η = {eta_cut:.3}"),
+                    cut(&|r| r.search_time),
+                )),
             },
         ),
     ]
+}
+
+/// Trajectories of a 2-D valley over the contours of L (Fig. 5a style), into `<stem>.png/.svg`.
+pub fn draw_trajectories(
+    stem: &Path,
+    valley: &Valley2d,
+    title: &str,
+    trajectories: Vec<Series>,
+) -> Result<(), WriteError> {
+    let (x_lo, x_hi, y_lo, y_hi) = trajectories.iter().flat_map(|s| s.points.iter()).fold(
+        (-1.6f64, 1.6f64, -0.6f64, 0.6f64),
+        |(a, b, c, d), p| {
+            if p.0.is_finite() && p.1.is_finite() {
+                (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1))
+            } else {
+                (a, b, c, d)
+            }
+        },
+    );
+    let (nx, ny) = (200, 120);
+    let (dxc, dyc) = ((x_hi - x_lo) / nx as f64, (y_hi - y_lo) / ny as f64);
+    let loss: Vec<f64> = (0..nx * ny)
+        .map(|k| {
+            let (i, j) = (k / ny, k % ny);
+            valley.loss(x_lo + (i as f64 + 0.5) * dxc, y_lo + (j as f64 + 0.5) * dyc)
+        })
+        .collect();
+    plot::render(
+        stem,
+        &TrajectoryFigure {
+            title: title.to_string(),
+            x_range: (x_lo, x_hi),
+            y_range: (y_lo, y_hi),
+            loss,
+            nx,
+            ny,
+            trajectories,
+            flattest: valley.flattest_point(x_hi.abs().max(x_lo.abs())),
+        },
+    )
 }
 
 /// Trajectories over filled loss contours (log-spaced levels), with x* and ±x_F marked.
@@ -983,9 +1056,22 @@ fn print_summary(summary: &Summary, out: &Path) {
     println!("  outputs in {}", out.display());
 }
 
-/// `flatscape figures`.
-pub fn figures(_scenarios: &Path, _opts: &RunOptions) -> Result<(), RunError> {
-    Err(RunError::Solver(
-        "`figures` is not implemented yet (issue 5)".into(),
-    ))
+/// `flatscape figures`: every figure of the paper and beyond (see [`crate::figures`]).
+pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<(), RunError> {
+    let clock = Instant::now();
+    let report = with_threads(opts.threads, || crate::figures::figures(scenarios, opts))?;
+    if !opts.quiet {
+        for (name, secs) in &report.runs {
+            println!("  ran {name} in {secs:.1} s");
+        }
+        println!(
+            "{} figures (PNG + SVG) in {:.1} s:",
+            report.figures.len(),
+            clock.elapsed().as_secs_f64()
+        );
+        for f in &report.figures {
+            println!("  {}", f.with_extension("png").display());
+        }
+    }
+    Ok(())
 }

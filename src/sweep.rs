@@ -96,17 +96,25 @@ pub fn run(sc: &Scenario, sw: &SweepConfig, progress: bool) -> Result<Vec<SweepP
         ProgressBar::hidden()
     };
     // FP per distinct Δ_S (only for Δ_S sweeps: a (σ, η) grid has no repeated Δ_S).
-    let fp_by_delta: Vec<(f64, Option<fp::FpSummary>)> = match (&sc.fokker_planck, sc.valley2d(), &sw.delta_s) {
-        (Some(cfg), Some(valley), Some(ds)) => ds
-            .values()
-            .into_par_iter()
-            .map(|d| {
-                let noise = Noise::Hessian { eta: 1.0, sigma: d, power: power_of(&sc.noise) };
-                (d, fp::run(valley, &noise, cfg, false).ok().map(|r| r.summary))
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let fp_by_delta: Vec<(f64, Option<fp::FpSummary>)> =
+        match (&sc.fokker_planck, sc.valley2d(), &sw.delta_s) {
+            (Some(cfg), Some(valley), Some(ds)) => ds
+                .values()
+                .into_par_iter()
+                .map(|d| {
+                    let noise = Noise::Hessian {
+                        eta: 1.0,
+                        sigma: d,
+                        power: power_of(&sc.noise),
+                    };
+                    (
+                        d,
+                        fp::run(valley, &noise, cfg, false).ok().map(|r| r.summary),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
     let rows: Result<Vec<SweepPoint>, String> = pts
         .par_iter()
         .map(|&(sigma, eta)| {
@@ -173,7 +181,10 @@ pub fn to_csv(rows: &[SweepPoint]) -> String {
     let mut s = String::from(
         "sigma,eta,delta_s,flatness_ss,x_ss_abs,search_time,diverged_fraction,theory_x_ss,theory_flatness_ss,theory_eta_lambda,fp_mean_abs_x,fp_mode_abs_x,fp_mean_flatness\n",
     );
-    let opt = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or_else(String::new, |x| format!("{x:.8e}"));
+    let opt = |v: Option<f64>| {
+        v.filter(|x| x.is_finite())
+            .map_or_else(String::new, |x| format!("{x:.8e}"))
+    };
     for r in rows {
         s.push_str(&format!(
             "{:.8e},{:.8e},{:.8e},{},{},{},{},{},{},{},{},{},{}\n",

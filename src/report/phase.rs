@@ -32,16 +32,40 @@ impl Figure for PhaseDiagram {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let (main, bar) = root.split_horizontally(super::plot::SIZE.0 - 130);
         let (ns, ne) = (self.sigma.len(), self.eta.len());
-        let half = |v: &[f64]| if v.len() > 1 { 0.5 * (v[1] - v[0]) } else { 0.5 * v[0].abs().max(1e-3) };
+        let half = |v: &[f64]| {
+            if v.len() > 1 {
+                0.5 * (v[1] - v[0])
+            } else {
+                0.5 * v[0].abs().max(1e-3)
+            }
+        };
         let (hs, he) = (half(&self.sigma), half(&self.eta));
         let x_range = (self.sigma[0] - hs, self.sigma[ns - 1] + hs);
         let y_range = (self.eta[0] - he, self.eta[ne - 1] + he);
-        let tf = |v: f64| if self.log_color { v.max(1e-300).ln() } else { v };
-        let finite: Vec<f64> = self.values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+        let tf = |v: f64| {
+            if self.log_color {
+                v.max(1e-300).ln()
+            } else {
+                v
+            }
+        };
+        let finite: Vec<f64> = self
+            .values
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
         let (lo, hi) = finite
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(tf(v)), b.max(tf(v))));
-        let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) };
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(tf(v)), b.max(tf(v)))
+            });
+        let (lo, hi) = if lo.is_finite() && hi > lo {
+            (lo, hi)
+        } else {
+            (lo.min(0.0), lo.max(0.0) + 1.0)
+        };
         let mut chart = ChartBuilder::on(&main)
             .caption(&self.title, ("sans-serif", 22))
             .margin(14)
@@ -87,13 +111,17 @@ impl Figure for PhaseDiagram {
                 .points
                 .iter()
                 .copied()
-                .filter(|p| p.0 >= x_range.0 && p.0 <= x_range.1 && p.1 >= y_range.0 && p.1 <= y_range.1)
+                .filter(|p| {
+                    p.0 >= x_range.0 && p.0 <= x_range.1 && p.1 >= y_range.0 && p.1 <= y_range.1
+                })
                 .collect();
             chart
                 .draw_series(DashedLineSeries::new(pts, 7, 5, color.stroke_width(3)))
                 .map_err(|x| e(&x))?
                 .label(line.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+                });
         }
         chart
             .configure_series_labels()
@@ -109,9 +137,16 @@ impl Figure for PhaseDiagram {
                 let (w, h) = main.dim_in_pixel();
                 let inset = main.margin(60, (h as f64 * 0.45) as i32, (w as f64 * 0.52) as i32, 30);
                 inset.fill(&WHITE.mix(0.9)).map_err(|x| e(&x))?;
-                let (y0, y1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+                let (y0, y1) = pts
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                        (a.min(p.1), b.max(p.1))
+                    });
                 let pad = ((y1 - y0) * 0.1).max(1e-12);
-                let (x0, x1) = (pts[0].0.min(pts[pts.len() - 1].0), pts[0].0.max(pts[pts.len() - 1].0));
+                let (x0, x1) = (
+                    pts[0].0.min(pts[pts.len() - 1].0),
+                    pts[0].0.max(pts[pts.len() - 1].0),
+                );
                 let mut c = ChartBuilder::on(&inset)
                     .caption(label, ("sans-serif", 13))
                     .margin(4)
@@ -154,7 +189,10 @@ impl Figure for PhaseDiagram {
         cb.draw_series((0..steps).map(|k| {
             let a = lo + (hi - lo) * k as f64 / steps as f64;
             let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
-            Rectangle::new([(0.0, a), (1.0, b)], ViridisRGB.get_color(k as f32 / steps as f32).filled())
+            Rectangle::new(
+                [(0.0, a), (1.0, b)],
+                ViridisRGB.get_color(k as f32 / steps as f32).filled(),
+            )
         }))
         .map_err(|x| e(&x))?;
         Ok(())
