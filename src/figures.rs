@@ -135,6 +135,7 @@ fn flatness_dynamics(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
             y_label: "mean flatness F(x), Eq. (6)".into(),
             series: fig2a,
             log_x: true,
+            legend_left: true,
             ..Default::default()
         },
     )?;
@@ -151,6 +152,7 @@ fn flatness_dynamics(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
             y_label: "mean flatness F(x), Eq. (6)".into(),
             series: fig3a,
             log_x: true,
+            legend_left: true,
             ..Default::default()
         },
     )

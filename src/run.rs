@@ -678,7 +678,7 @@ pub fn write_sweep_figures(
             .unzip();
         if !d.is_empty() {
             flat.push(Series::new(
-                format!("SGD F(x_ss), η = {eta}"),
+                format!("SGD F(x_ss), η = {}", plot::format_tick(eta)),
                 &d,
                 &v,
                 n + 1,
@@ -691,7 +691,7 @@ pub fn write_sweep_figures(
             .unzip();
         if !d.is_empty() {
             xss.push(Series::new(
-                format!("SGD |x_ss|, η = {eta}"),
+                format!("SGD |x_ss|, η = {}", plot::format_tick(eta)),
                 &d,
                 &v,
                 n + 1,
@@ -715,6 +715,7 @@ pub fn write_sweep_figures(
         &out.join("sweep_flatness"),
         &LinePlot {
             title: "Flatness of the steady state against the SGD noise level".into(),
+            legend_left: true,
             x_label: "effective noise level Δ_S = ησ".into(),
             y_label: "flatness F = λ(x)^(−1/2)".into(),
             series: flat,
@@ -727,6 +728,7 @@ pub fn write_sweep_figures(
         &out.join("sweep_x_ss"),
         &LinePlot {
             title: "Steady-state position along the valley".into(),
+            legend_left: true,
             x_label: "effective noise level Δ_S = ησ".into(),
             y_label: "|x_ss|".into(),
             series: xss,
@@ -969,7 +971,7 @@ impl plot::Figure for TrajectoryFigure {
         for s in &self.trajectories {
             let color = plot::PALETTE[s.color % plot::PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(1)))
                 .map_err(|x| e(&x))?
                 .label(s.label.as_str())
                 .legend(move |(x, y)| {

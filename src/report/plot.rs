@@ -107,6 +107,8 @@ pub struct LinePlot {
     pub log_y: bool,
     /// Fixed y range.
     pub y_range: Option<(f64, f64)>,
+    /// Legend in the upper-left corner instead of the upper-right one.
+    pub legend_left: bool,
 }
 
 /// A heatmap of a field on a cell-centred grid, with optional contour lines of a second field.
@@ -246,6 +248,8 @@ pub fn draw_line_plot<DB: DrawingBackend>(
                 .configure_mesh()
                 .x_desc(plot.x_label.as_str())
                 .y_desc(plot.y_label.as_str())
+                .x_label_formatter(&|v| format_tick(*v))
+                .y_label_formatter(&|v| format_tick(*v))
                 .label_style((FONT, 15))
                 .axis_desc_style((FONT, 17))
                 .bold_line_style(RGBColor(215, 215, 215))
@@ -265,7 +269,10 @@ pub fn draw_line_plot<DB: DrawingBackend>(
                             && (!plot.log_y || p.1 > 0.0)
                     })
                     .collect();
-                let style = ShapeStyle::from(&color).stroke_width(2);
+                // Thick polylines through many jagged points grow miter spikes in plotters:
+                // dense series are drawn one pixel wide.
+                let width = if pts.len() > 400 { 1 } else { 2 };
+                let style = ShapeStyle::from(&color).stroke_width(width);
                 let anno = match s.mark {
                     Mark::Line | Mark::Steps => chart
                         .draw_series(LineSeries::new(
@@ -308,7 +315,11 @@ pub fn draw_line_plot<DB: DrawingBackend>(
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(if plot.legend_left {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(160, 160, 160))
                 .label_font((FONT, 15))
