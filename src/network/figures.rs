@@ -1,0 +1,168 @@
+//! Figures of the real-network check: Fig. 1(a) rank-ordered Hessian eigenvalues, Fig. 1(b)
+//! diag Ĥ and diag Ĉ, Fig. 2(b) flatness vs epoch for GD/SGD/GLD, Fig. 3(b) flatness vs epoch
+//! for several batch sizes — all through [`crate::report::plot`], PNG + SVG.
+
+use std::path::Path;
+
+use crate::report::files::WriteError;
+use crate::report::plot::{LinePlot, Mark, RefLine, Series, line_plot};
+
+use super::train::Optimiser;
+use super::{FlatnessCurve, NetworkResult};
+
+/// Directions shown in Fig. 1(b) (the paper shows the top 2000).
+pub const FIG1B_DIRECTIONS: usize = 2000;
+/// Lower end of the y-axis of Fig. 1(b), relative to its largest value.
+const FIG1B_DECADES: f64 = 1e-12;
+
+/// Palette index of an optimiser (the paper's colours: GD red, SGD blue, GLD green).
+fn optimiser_color(o: Optimiser) -> usize {
+    match o {
+        Optimiser::Gd => 1,
+        Optimiser::Sgd => 0,
+        Optimiser::Gld => 2,
+    }
+}
+
+/// Palette index of the k-th batch size of Fig. 3(b) (the paper: red, blue, green).
+fn batch_color(k: usize) -> usize {
+    [1, 0, 2, 3, 4, 5, 6][k % 7]
+}
+
+/// Write fig1a_…, fig1b_… (when the Hessian was formed), fig2b_…, fig3b_… into `out`.
+pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    let s = &result.summary;
+    if !result.eigenvalues.is_empty() {
+        let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
+        let mut plot = LinePlot {
+            title: format!(
+                "Fig. 1(a): Hessian eigenvalues of the trained MLP ({} parameters)",
+                s.n_params
+            ),
+            x_label: "rank i".into(),
+            y_label: "eigenvalue Ĥ_ii".into(),
+            series: vec![Series::new(
+                "Ĥ_ii (SGD, η = ".to_string() + &format!("{}, B = {})", s.eta, s.batch),
+                &ranks,
+                &result.eigenvalues,
+                0,
+                Mark::Line,
+            )],
+            log_x: true,
+            ..Default::default()
+        };
+        if let Some(h) = &s.hessian {
+            plot.ref_lines.push(RefLine {
+                label: format!(
+                    "{} % of λ_max: {:.1} % of eigenvalues below",
+                    h.bulk_threshold * 100.0,
+                    h.fraction_below_threshold * 100.0
+                ),
+                at: h.bulk_threshold * h.lambda_max,
+                vertical: false,
+            });
+        }
+        line_plot(&out.join("fig1a_hessian_spectrum"), &plot)?;
+
+        // Log axes: the directions with a positive eigenvalue, at most FIG1B_DIRECTIONS.
+        let n = result
+            .eigenvalues
+            .iter()
+            .take_while(|&&v| v > 0.0)
+            .count()
+            .min(FIG1B_DIRECTIONS);
+        let top = result.eigenvalues[0].max(result.c_hat_diag.first().copied().unwrap_or(0.0));
+        let y_range = (top * FIG1B_DECADES, top * 3.0);
+        let mut title = format!("Fig. 1(b): diagonals of Ĥ and Ĉ, top {n} directions");
+        if let Some(h) = &s.hessian
+            && let Some(r) = h.spearman
+        {
+            title += &format!(" (Spearman top {}: {r:.2})", h.spearman_top);
+        }
+        let plot = LinePlot {
+            title,
+            x_label: "rank i (eigenbasis of H)".into(),
+            y_label: "Ĥ_ii, Ĉ_ii".into(),
+            series: vec![
+                Series::new("Ĥ_ii", &ranks[..n], &result.eigenvalues[..n], 0, Mark::Line),
+                Series::new(
+                    format!("Ĉ_ii (B = {})", s.batch),
+                    &ranks[..n],
+                    &result.c_hat_diag[..n]
+                        .iter()
+                        .map(|&c| {
+                            if c >= top * FIG1B_DECADES {
+                                c
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect::<Vec<_>>(),
+                    1,
+                    Mark::Points,
+                ),
+            ],
+            log_x: true,
+            log_y: true,
+            y_range: (top > 0.0).then_some(y_range),
+            ..Default::default()
+        };
+        line_plot(&out.join("fig1b_hessian_noise_diag"), &plot)?;
+    }
+    let curves = |list: &[FlatnessCurve], color: &dyn Fn(usize, &FlatnessCurve) -> usize| {
+        let mut series = Vec::new();
+        for (k, c) in list.iter().enumerate() {
+            let col = color(k, c);
+            let pts = |f: &dyn Fn(f64, f64) -> f64| -> Vec<(f64, f64)> {
+                c.epochs
+                    .iter()
+                    .zip(c.mean.iter().zip(&c.std))
+                    .filter_map(|(&e, (m, s))| Some((e, f((*m)?, s.unwrap_or(0.0)))))
+                    .collect()
+            };
+            series.push(Series {
+                label: format!("{} (mean of {})", c.label(), c.per_seed.len()),
+                points: pts(&|m, _| m),
+                color: col,
+                mark: Mark::Line,
+            });
+            if c.per_seed.len() > 1 {
+                for sign in [-1.0, 1.0] {
+                    series.push(Series {
+                        label: String::new(),
+                        points: pts(&|m, s| m + sign * s),
+                        color: col,
+                        mark: Mark::Dashed,
+                    });
+                }
+            }
+        }
+        series
+    };
+    let k = s.flatness_top;
+    let y_label = format!("flatness F = Π_(i≤{k}) Ĥ_ii^(−1/{})", 2 * k);
+    let plot = LinePlot {
+        title: format!(
+            "Fig. 2(b): flatness during training, η = {} (mean ± s.d. over seeds)",
+            s.eta
+        ),
+        x_label: format!("epoch ({} updates each)", s.n_train.div_ceil(s.batch)),
+        y_label: y_label.clone(),
+        series: curves(&result.optimiser_curves, &|_, c| {
+            optimiser_color(c.optimiser)
+        }),
+        ..Default::default()
+    };
+    line_plot(&out.join("fig2b_flatness_optimisers"), &plot)?;
+    let plot = LinePlot {
+        title: format!(
+            "Fig. 3(b): SGD flatness for several batch sizes, η = {} (mean ± s.d.)",
+            s.eta
+        ),
+        x_label: "epoch".into(),
+        y_label,
+        series: curves(&result.batch_curves, &|k, _| batch_color(k)),
+        ..Default::default()
+    };
+    line_plot(&out.join("fig3b_flatness_batch_size"), &plot)
+}
