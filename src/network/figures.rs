@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::report::files::WriteError;
+use crate::report::files::{WriteError, write_csv};
 use crate::report::plot::{LinePlot, Mark, RefLine, Series, line_plot};
 
 use super::train::Optimiser;
@@ -64,7 +64,9 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
         }
         line_plot(&out.join("fig1a_hessian_spectrum"), &plot)?;
 
-        // Log axes: the directions with a positive eigenvalue, at most FIG1B_DIRECTIONS.
+        // The directions with a positive eigenvalue, at most FIG1B_DIRECTIONS. The y-axis shows
+        // log10 of the values on a linear scale (the shared log-axis ticks print as
+        // 0.0999999…); Ĉ_ii below FIG1B_DECADES of the largest value are left out.
         let n = result
             .eigenvalues
             .iter()
@@ -72,7 +74,17 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
             .count()
             .min(FIG1B_DIRECTIONS);
         let top = result.eigenvalues[0].max(result.c_hat_diag.first().copied().unwrap_or(0.0));
-        let y_range = (top * FIG1B_DECADES, top * 3.0);
+        let log10 = |v: &[f64]| -> Vec<f64> {
+            v.iter()
+                .map(|&x| {
+                    if x > top * FIG1B_DECADES {
+                        x.log10()
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        };
         let mut title = format!("Fig. 1(b): diagonals of Ĥ and Ĉ, top {n} directions");
         if let Some(h) = &s.hessian
             && let Some(r) = h.spearman
@@ -82,29 +94,24 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
         let plot = LinePlot {
             title,
             x_label: "rank i (eigenbasis of H)".into(),
-            y_label: "Ĥ_ii, Ĉ_ii".into(),
+            y_label: "log10 Ĥ_ii,  log10 Ĉ_ii".into(),
             series: vec![
-                Series::new("Ĥ_ii", &ranks[..n], &result.eigenvalues[..n], 0, Mark::Line),
+                Series::new(
+                    "Ĥ_ii",
+                    &ranks[..n],
+                    &log10(&result.eigenvalues[..n]),
+                    0,
+                    Mark::Line,
+                ),
                 Series::new(
                     format!("Ĉ_ii (B = {})", s.batch),
                     &ranks[..n],
-                    &result.c_hat_diag[..n]
-                        .iter()
-                        .map(|&c| {
-                            if c >= top * FIG1B_DECADES {
-                                c
-                            } else {
-                                f64::NAN
-                            }
-                        })
-                        .collect::<Vec<_>>(),
+                    &log10(&result.c_hat_diag[..n]),
                     1,
                     Mark::Points,
                 ),
             ],
             log_x: true,
-            log_y: true,
-            y_range: (top > 0.0).then_some(y_range),
             ..Default::default()
         };
         line_plot(&out.join("fig1b_hessian_noise_diag"), &plot)?;
@@ -165,4 +172,45 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
         ..Default::default()
     };
     line_plot(&out.join("fig3b_flatness_batch_size"), &plot)
+}
+
+/// Write the data behind the figures: `network_spectrum.csv` (rank, eigenvalue, diag Ĉ) and
+/// `network_flatness.csv` (epoch, then mean and s.d. of F for every curve of Figs. 2b and 3b).
+pub fn write_tables(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    if !result.eigenvalues.is_empty() {
+        let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
+        write_csv(
+            &out.join("network_spectrum.csv"),
+            &["rank", "hessian_eigenvalue", "c_hat_diag"],
+            &[&ranks, &result.eigenvalues, &result.c_hat_diag],
+        )?;
+    }
+    let curves: Vec<&FlatnessCurve> = result
+        .optimiser_curves
+        .iter()
+        .chain(&result.batch_curves)
+        .collect();
+    let epochs = curves
+        .iter()
+        .map(|c| &c.epochs)
+        .max_by_key(|e| e.len())
+        .cloned()
+        .unwrap_or_default();
+    let mut header = vec!["epoch".to_string()];
+    let mut columns: Vec<Vec<f64>> = vec![epochs.clone()];
+    for c in &curves {
+        let name = format!("{}_b{}", c.optimiser.name(), c.batch);
+        let column = |v: &[Option<f64>]| -> Vec<f64> {
+            (0..epochs.len())
+                .map(|k| v.get(k).copied().flatten().unwrap_or(f64::NAN))
+                .collect()
+        };
+        header.push(format!("{name}_mean"));
+        columns.push(column(&c.mean));
+        header.push(format!("{name}_std"));
+        columns.push(column(&c.std));
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+    write_csv(&out.join("network_flatness.csv"), &header, &columns)
 }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::{Check, Invalid, check_positive};
 
 pub use curvature::PowerFit;
-pub use figures::write_figures;
+pub use figures::{write_figures, write_tables};
 pub use mlp::{Activation, Mlp};
 pub use train::{Optimiser, RunOutcome, RunSpec, Schedule};
 
