@@ -1,0 +1,216 @@
+//! Figures of the real-network check: Fig. 1(a) rank-ordered Hessian eigenvalues, Fig. 1(b)
+//! diag Ĥ and diag Ĉ, Fig. 2(b) flatness vs epoch for GD/SGD/GLD, Fig. 3(b) flatness vs epoch
+//! for several batch sizes — all through [`crate::report::plot`], PNG + SVG.
+
+use std::path::Path;
+
+use crate::report::files::{WriteError, write_csv};
+use crate::report::plot::{LinePlot, Mark, RefLine, Series, line_plot};
+
+use super::train::Optimiser;
+use super::{FlatnessCurve, NetworkResult};
+
+/// Directions shown in Fig. 1(b) (the paper shows the top 2000).
+pub const FIG1B_DIRECTIONS: usize = 2000;
+/// Lower end of the y-axis of Fig. 1(b), relative to its largest value.
+const FIG1B_DECADES: f64 = 1e-12;
+
+/// Palette index of an optimiser (the paper's colours: GD red, SGD blue, GLD green).
+fn optimiser_color(o: Optimiser) -> usize {
+    match o {
+        Optimiser::Gd => 1,
+        Optimiser::Sgd => 0,
+        Optimiser::Gld => 2,
+    }
+}
+
+/// Palette index of the k-th batch size of Fig. 3(b) (the paper: red, blue, green).
+fn batch_color(k: usize) -> usize {
+    [1, 0, 2, 3, 4, 5, 6][k % 7]
+}
+
+/// Write fig1a_…, fig1b_… (when the Hessian was formed), fig2b_…, fig3b_… into `out`.
+pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    let s = &result.summary;
+    if !result.eigenvalues.is_empty() {
+        let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
+        let mut plot = LinePlot {
+            title: format!(
+                "Fig. 1(a): Hessian eigenvalues of the trained MLP ({} parameters)",
+                s.n_params
+            ),
+            x_label: "rank i".into(),
+            y_label: "eigenvalue Ĥ_ii".into(),
+            series: vec![Series::new(
+                "Ĥ_ii (SGD, η = ".to_string() + &format!("{}, B = {})", s.eta, s.batch),
+                &ranks,
+                &result.eigenvalues,
+                0,
+                Mark::Line,
+            )],
+            log_x: true,
+            ..Default::default()
+        };
+        if let Some(h) = &s.hessian {
+            plot.ref_lines.push(RefLine {
+                label: format!(
+                    "{} % of λ_max: {:.1} % of eigenvalues below",
+                    h.bulk_threshold * 100.0,
+                    h.fraction_below_threshold * 100.0
+                ),
+                at: h.bulk_threshold * h.lambda_max,
+                vertical: false,
+            });
+        }
+        line_plot(&out.join("fig1a_hessian_spectrum"), &plot)?;
+
+        // The directions with a positive eigenvalue, at most FIG1B_DIRECTIONS. The y-axis shows
+        // log10 of the values on a linear scale (the shared log-axis ticks print as
+        // 0.0999999…); Ĉ_ii below FIG1B_DECADES of the largest value are left out.
+        let n = result
+            .eigenvalues
+            .iter()
+            .take_while(|&&v| v > 0.0)
+            .count()
+            .min(FIG1B_DIRECTIONS);
+        let top = result.eigenvalues[0].max(result.c_hat_diag.first().copied().unwrap_or(0.0));
+        let log10 = |v: &[f64]| -> Vec<f64> {
+            v.iter()
+                .map(|&x| {
+                    if x > top * FIG1B_DECADES {
+                        x.log10()
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        };
+        let mut title = format!("Fig. 1(b): diagonals of Ĥ and Ĉ, top {n} directions");
+        if let Some(h) = &s.hessian
+            && let Some(r) = h.spearman
+        {
+            title += &format!(" (Spearman top {}: {r:.2})", h.spearman_top);
+        }
+        let plot = LinePlot {
+            title,
+            x_label: "rank i (eigenbasis of H)".into(),
+            y_label: "log10 Ĥ_ii,  log10 Ĉ_ii".into(),
+            series: vec![
+                Series::new(
+                    "Ĥ_ii",
+                    &ranks[..n],
+                    &log10(&result.eigenvalues[..n]),
+                    0,
+                    Mark::Line,
+                ),
+                Series::new(
+                    format!("Ĉ_ii (B = {})", s.batch),
+                    &ranks[..n],
+                    &log10(&result.c_hat_diag[..n]),
+                    1,
+                    Mark::Points,
+                ),
+            ],
+            log_x: true,
+            ..Default::default()
+        };
+        line_plot(&out.join("fig1b_hessian_noise_diag"), &plot)?;
+    }
+    let curves = |list: &[FlatnessCurve], color: &dyn Fn(usize, &FlatnessCurve) -> usize| {
+        let mut series = Vec::new();
+        for (k, c) in list.iter().enumerate() {
+            let col = color(k, c);
+            let pts = |f: &dyn Fn(f64, f64) -> f64| -> Vec<(f64, f64)> {
+                c.epochs
+                    .iter()
+                    .zip(c.mean.iter().zip(&c.std))
+                    .filter_map(|(&e, (m, s))| Some((e, f((*m)?, s.unwrap_or(0.0)))))
+                    .collect()
+            };
+            series.push(Series {
+                label: format!("{} (mean of {})", c.label(), c.per_seed.len()),
+                points: pts(&|m, _| m),
+                color: col,
+                mark: Mark::Line,
+            });
+            if c.per_seed.len() > 1 {
+                for sign in [-1.0, 1.0] {
+                    series.push(Series {
+                        label: String::new(),
+                        points: pts(&|m, s| m + sign * s),
+                        color: col,
+                        mark: Mark::Dashed,
+                    });
+                }
+            }
+        }
+        series
+    };
+    let k = s.flatness_top;
+    let y_label = format!("flatness F = Π_(i≤{k}) Ĥ_ii^(−1/{})", 2 * k);
+    let plot = LinePlot {
+        title: format!(
+            "Fig. 2(b): flatness during training, η = {} (mean ± s.d. over seeds)",
+            s.eta
+        ),
+        x_label: format!("epoch ({} updates each)", s.n_train.div_ceil(s.batch)),
+        y_label: y_label.clone(),
+        series: curves(&result.optimiser_curves, &|_, c| {
+            optimiser_color(c.optimiser)
+        }),
+        ..Default::default()
+    };
+    line_plot(&out.join("fig2b_flatness_optimisers"), &plot)?;
+    let plot = LinePlot {
+        title: format!(
+            "Fig. 3(b): SGD flatness for several batch sizes, η = {} (mean ± s.d.)",
+            s.eta
+        ),
+        x_label: "epoch".into(),
+        y_label,
+        series: curves(&result.batch_curves, &|k, _| batch_color(k)),
+        ..Default::default()
+    };
+    line_plot(&out.join("fig3b_flatness_batch_size"), &plot)
+}
+
+/// Write the data behind the figures: `network_spectrum.csv` (rank, eigenvalue, diag Ĉ) and
+/// `network_flatness.csv` (epoch, then mean and s.d. of F for every curve of Figs. 2b and 3b).
+pub fn write_tables(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    if !result.eigenvalues.is_empty() {
+        let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
+        write_csv(
+            &out.join("network_spectrum.csv"),
+            &["rank", "hessian_eigenvalue", "c_hat_diag"],
+            &[&ranks, &result.eigenvalues, &result.c_hat_diag],
+        )?;
+    }
+    let curves: Vec<&FlatnessCurve> = result
+        .optimiser_curves
+        .iter()
+        .chain(&result.batch_curves)
+        .collect();
+    let epochs = curves
+        .iter()
+        .map(|c| &c.epochs)
+        .max_by_key(|e| e.len())
+        .cloned()
+        .unwrap_or_default();
+    let mut header = vec!["epoch".to_string()];
+    let mut columns: Vec<Vec<f64>> = vec![epochs.clone()];
+    for c in &curves {
+        let name = format!("{}_b{}", c.optimiser.name(), c.batch);
+        let column = |v: &[Option<f64>]| -> Vec<f64> {
+            (0..epochs.len())
+                .map(|k| v.get(k).copied().flatten().unwrap_or(f64::NAN))
+                .collect()
+        };
+        header.push(format!("{name}_mean"));
+        columns.push(column(&c.mean));
+        header.push(format!("{name}_std"));
+        columns.push(column(&c.std));
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+    write_csv(&out.join("network_flatness.csv"), &header, &columns)
+}

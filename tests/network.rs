@@ -1,0 +1,410 @@
+//! The real-network check (issue 6): exact derivatives of the MLP, the curvature machinery, the
+//! training (≥ 95 % test accuracy), determinism across thread counts, and the paper's Fig. 1–3
+//! claims measured on a reduced configuration (the full-size numbers are in docs/network.md).
+
+use flatscape::network::curvature::{
+    dense_hessian, fit_power, flatness, lanczos_top, noise_diag_in_eigenbasis, noise_factor,
+    spearman, symmetric_eigen,
+};
+use flatscape::network::data::{self, Samples};
+use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
+use flatscape::network::{Activation, Mlp, NetworkConfig, NetworkResult, Seeds, hvp_check, run};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// A subset of the training digits.
+fn subset(n: usize) -> Samples {
+    let d = data::split(1400, 7);
+    d.train.select(&(0..n).collect::<Vec<_>>())
+}
+
+/// Random parameters: the initialisation plus Gaussian noise on every weight and bias.
+fn random_theta(mlp: &Mlp, seed: u64, scale: f64) -> Vec<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut theta = train::initial_parameters(mlp, seed);
+    for t in &mut theta {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        *t += scale * z;
+    }
+    theta
+}
+
+fn rel_error(a: &[f64], b: &[f64]) -> f64 {
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let size: f64 = b.iter().map(|y| y * y).sum();
+    (diff / size).sqrt()
+}
+
+#[test]
+fn gradient_matches_central_differences_on_random_parameters() {
+    for activation in [Activation::Tanh, Activation::Relu] {
+        let mlp = Mlp::new(&[64, 30, 30, 10], activation);
+        let set = subset(60);
+        let theta = random_theta(&mlp, 11, 0.3);
+        let mut grad = vec![0.0; mlp.n_params()];
+        mlp.loss_grad(&theta, set.view(), &mut grad, true);
+        let h = 1e-6;
+        let fd: Vec<f64> = (0..mlp.n_params())
+            .map(|k| {
+                let mut t = theta.clone();
+                t[k] += h;
+                let up = mlp.loss(&t, set.view());
+                t[k] -= 2.0 * h;
+                (up - mlp.loss(&t, set.view())) / (2.0 * h)
+            })
+            .collect();
+        let err = rel_error(&grad, &fd);
+        println!("{activation:?}: gradient vs central differences, relative error {err:.2e}");
+        assert!(err < 1e-6, "{activation:?}: {err:e}");
+    }
+}
+
+#[test]
+fn hessian_is_symmetric_and_its_products_match_finite_differences() {
+    let mlp = Mlp::new(&[64, 10, 8, 10], Activation::Tanh);
+    let set = subset(150);
+    let theta = random_theta(&mlp, 5, 0.3);
+    let (h, asymmetry) = dense_hessian(&mlp, &theta, set.view());
+    println!("P = {}: ‖H − Hᵀ‖/‖H‖ = {asymmetry:.2e}", mlp.n_params());
+    assert!(asymmetry < 1e-12, "{asymmetry:e}");
+    // Hessian-vector products against central differences of the exact gradient.
+    let err = hvp_check(&mlp, &theta, set.view(), 3);
+    println!("HVP vs central differences of ∇L: relative error {err:.2e}");
+    assert!(err < 1e-6, "{err:e}");
+    // The dense Hessian applied to a vector equals the HVP.
+    let v: Vec<f64> = (0..mlp.n_params())
+        .map(|k| (k as f64 * 0.37).sin())
+        .collect();
+    let mut hv = vec![0.0; mlp.n_params()];
+    mlp.hvp(&theta, set.view(), &v, &mut hv, true);
+    let dense: Vec<f64> = h
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().zip(&v).map(|(a, b)| a * b).sum())
+        .collect();
+    assert!(rel_error(&dense, &hv) < 1e-12);
+    // On the full-size network too.
+    let mlp = Mlp::new(&[64, 30, 30, 10], Activation::Tanh);
+    let theta = random_theta(&mlp, 6, 0.2);
+    let err = hvp_check(&mlp, &theta, subset(400).view(), 4);
+    println!("64-30-30-10: HVP vs central differences, relative error {err:.2e}");
+    assert!(err < 1e-6, "{err:e}");
+}
+
+#[test]
+fn lanczos_top_eigenvalues_match_the_dense_eigen_decomposition() {
+    let mlp = Mlp::new(&[64, 12, 10, 10], Activation::Tanh);
+    let set = subset(300);
+    let theta = random_theta(&mlp, 8, 0.2);
+    let (h, _) = dense_hessian(&mlp, &theta, set.view());
+    let (values, vectors) = symmetric_eigen(&h, true);
+    let u = vectors.unwrap();
+    // H u_0 = λ_0 u_0 and the eigenvalues are decreasing.
+    let u0: Vec<f64> = u.column(0).to_vec();
+    let mut hu = vec![0.0; u0.len()];
+    mlp.hvp(&theta, set.view(), &u0, &mut hu, true);
+    let lu: Vec<f64> = u0.iter().map(|x| values[0] * x).collect();
+    assert!(rel_error(&hu, &lu) < 1e-10);
+    assert!(values.windows(2).all(|w| w[0] >= w[1]));
+    let top_of = |steps: usize| {
+        lanczos_top(mlp.n_params(), 10, steps, 1, |v, out| {
+            mlp.hvp(&theta, set.view(), v, out, true)
+        })
+    };
+    let max_err = |top: &[f64]| {
+        top.iter()
+            .zip(&values)
+            .map(|(a, b)| ((a - b) / b).abs())
+            .fold(0.0, f64::max)
+    };
+    // 40 steps (the default) on random parameters, where the top of the spectrum is crowded;
+    // on trained networks the same 40 steps agree to ~1e-14 (docs/network.md).
+    let (top, top80) = (top_of(40), top_of(80));
+    let (err, err80) = (max_err(&top), max_err(&top80));
+    println!("Lanczos vs dense, top 10: max relative error {err:.2e} (40 steps), {err80:.2e} (80)");
+    assert!(err < 1e-4, "{err:e}");
+    assert!(err80 < 1e-9, "{err80:e}");
+    let f = flatness(&top80).unwrap();
+    let expect = values[..10]
+        .iter()
+        .map(|l| l.powf(-1.0 / 20.0))
+        .product::<f64>();
+    assert!((f - expect).abs() < 1e-8 * expect);
+}
+
+#[test]
+fn noise_covariance_matches_sampled_minibatches() {
+    // Eq. (4) by brute force: ⟨(∇L − ∇L^μ)(∇L − ∇L^μ)ᵀ⟩ over random minibatches without
+    // replacement, projected on the Hessian's top eigenvector and traced.
+    let mlp = Mlp::new(&[64, 10, 8, 10], Activation::Tanh);
+    let set = subset(200);
+    let theta = random_theta(&mlp, 9, 0.2);
+    let batch = 20;
+    let (h, _) = dense_hessian(&mlp, &theta, set.view());
+    let (_, u) = symmetric_eigen(&h, true);
+    let u = u.unwrap();
+    let c_hat = noise_diag_in_eigenbasis(&mlp, &theta, set.view(), batch, &u);
+    let p = mlp.n_params();
+    let mut g = vec![0.0; p];
+    mlp.loss_grad(&theta, set.view(), &mut g, true);
+    // tr Ĉ = tr C = factor · tr Σ (basis independence).
+    let tr_sigma = train::per_sample_trace(&mlp, &theta, set.view(), &g);
+    let tr_c: f64 = c_hat.iter().sum();
+    let exact = noise_factor(set.len(), batch) * tr_sigma;
+    assert!((tr_c - exact).abs() < 1e-10 * exact, "{tr_c} vs {exact}");
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+    let mut idx: Vec<usize> = (0..set.len()).collect();
+    let samples = 4000;
+    let (mut tr, mut c00) = (0.0, 0.0);
+    for _ in 0..samples {
+        idx.shuffle(&mut rng);
+        let mb = set.select(&idx[..batch]);
+        let mut gm = vec![0.0; p];
+        mlp.loss_grad(&theta, mb.view(), &mut gm, false);
+        let d: Vec<f64> = gm.iter().zip(&g).map(|(a, b)| a - b).collect();
+        tr += d.iter().map(|x| x * x).sum::<f64>();
+        c00 += d
+            .iter()
+            .zip(u.column(0))
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+            .powi(2);
+    }
+    let (tr, c00) = (tr / samples as f64, c00 / samples as f64);
+    println!(
+        "tr C: exact {exact:.4e}, sampled {tr:.4e}; Ĉ_00: exact {:.4e}, sampled {c00:.4e}",
+        c_hat[0]
+    );
+    assert!((tr / exact - 1.0).abs() < 0.05);
+    assert!((c00 / c_hat[0] - 1.0).abs() < 0.1);
+}
+
+#[test]
+fn statistics_helpers_behave() {
+    assert_eq!(
+        spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]),
+        Some(1.0)
+    );
+    assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+    let h: Vec<f64> = (1..20).map(|k| k as f64 * 0.1).collect();
+    let c: Vec<f64> = h.iter().map(|x| 0.3 * x.powf(1.7)).collect();
+    let fit = fit_power(&h, &c).unwrap();
+    assert!((fit.gamma - 1.7).abs() < 1e-12 && (fit.prefactor - 0.3).abs() < 1e-12);
+    assert_eq!(flatness(&[1.0, -1.0]), None);
+    assert!((noise_factor(100, 10) - 90.0 / 990.0).abs() < 1e-15);
+}
+
+#[test]
+fn sgd_reaches_95_percent_test_accuracy() {
+    let cfg = NetworkConfig::default();
+    let mlp = cfg.mlp();
+    let digits = data::split(cfg.train_size, 1);
+    let schedule = Schedule {
+        eta: cfg.eta,
+        epochs: 100,
+        every: 0,
+        top: 10,
+        lanczos_steps: 30,
+    };
+    let spec = RunSpec {
+        optimiser: Optimiser::Sgd,
+        batch: 100,
+        seed: 1,
+    };
+    let out = train::train(&mlp, &digits.train, &digits.test, spec, &schedule);
+    println!(
+        "SGD η = 0.05, B = 100, 100 epochs: test accuracy {:.4}, train accuracy {:.4}, {:.2} ms/epoch, F {:?}",
+        out.test_accuracy,
+        out.train_accuracy,
+        out.seconds_per_epoch * 1e3,
+        out.flatness
+    );
+    assert!(out.test_accuracy >= 0.95, "{}", out.test_accuracy);
+    assert!(!out.diverged);
+}
+
+fn small_config() -> NetworkConfig {
+    toml::from_str(
+        r#"
+        hidden = [12, 12]
+        epochs = 6
+        hessian_every = 2
+        seeds = 2
+        lanczos_steps = 20
+        "#,
+    )
+    .unwrap()
+}
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn same_seed_gives_identical_numbers_for_any_thread_count() {
+    let cfg = small_config();
+    let a: NetworkResult = in_pool(1, || run(&cfg, 4, false).unwrap());
+    let b: NetworkResult = in_pool(2, || run(&cfg, 4, false).unwrap());
+    assert_eq!(a.eigenvalues, b.eigenvalues);
+    assert_eq!(a.c_hat_diag, b.c_hat_diag);
+    assert_eq!(a.optimiser_curves, b.optimiser_curves);
+    assert_eq!(a.batch_curves, b.batch_curves);
+    let strip = |r: &NetworkResult| {
+        let mut s = r.summary.clone();
+        s.training_seconds = 0.0;
+        s.total_seconds = 0.0;
+        s.seconds_per_epoch_sgd = None;
+        s.seconds_per_epoch_gd = None;
+        for g in &mut s.groups {
+            g.seconds_per_epoch = None;
+        }
+        if let Some(h) = &mut s.hessian {
+            h.hessian_seconds = 0.0;
+            h.eigen_seconds = 0.0;
+            h.covariance_seconds = 0.0;
+        }
+        s
+    };
+    assert_eq!(strip(&a), strip(&b));
+    // A different seed gives different numbers.
+    let c = run(&cfg, 5, false).unwrap();
+    assert_ne!(a.eigenvalues, c.eigenvalues);
+}
+
+#[test]
+fn config_defaults_and_validation() {
+    let cfg = NetworkConfig::default();
+    assert_eq!(cfg.layer_sizes(), vec![64, 30, 30, 10]);
+    assert_eq!(cfg.mlp().n_params(), 3190);
+    assert_eq!(cfg.seeds, Seeds::Count(3));
+    cfg.validate("network").unwrap();
+    let bad = |text: &str, key: &str| {
+        let c: NetworkConfig = toml::from_str(text).unwrap();
+        let e = c.validate("network").unwrap_err();
+        assert_eq!(e.key, key, "{text}: {}", e.message);
+    };
+    bad("eta = 0.0", "network.eta");
+    bad("batch = 5000", "network.batch");
+    bad("batches = [50, 0]", "network.batches");
+    bad("seeds = []", "network.seeds");
+    bad("seeds = 0", "network.seeds");
+    bad("hidden = []", "network.hidden");
+    bad("train_size = 1797", "network.train_size");
+    bad("lanczos_steps = 5", "network.lanczos_steps");
+    bad("hidden = [100, 100]", "network.hidden");
+    bad("bulk_threshold = 1.5", "network.bulk_threshold");
+    assert!(toml::from_str::<NetworkConfig>("learning_rate = 0.1").is_err());
+    let list: NetworkConfig =
+        toml::from_str("seeds = [3, 9]\noptimisers = [\"sgd\", \"gld\"]").unwrap();
+    assert_eq!(list.seeds.resolve(0), vec![3, 9]);
+    assert_eq!(list.optimisers, vec![Optimiser::Sgd, Optimiser::Gld]);
+    // The shipped scenarios' [network] tables parse and validate.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("network-") && name.ends_with(".toml")) {
+            continue;
+        }
+        let doc: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let section = doc["network"].clone();
+        let cfg: NetworkConfig = section.try_into().unwrap();
+        cfg.validate("network").unwrap();
+    }
+    assert_eq!(data::total_samples(), data::load_all().len());
+}
+
+/// The paper's claims (Figs. 1, 2b, 3b) measured on a reduced configuration: hidden 20–20
+/// (1930 parameters), 80 epochs, 3 seeds. These are measurements of nature, not targets: the
+/// asserts below are the ones that hold here; the printed numbers are the record.
+#[test]
+fn trained_network_curvature_and_flatness_measurements() {
+    let cfg: NetworkConfig = toml::from_str(
+        r#"
+        hidden = [20, 20]
+        epochs = 80
+        hessian_every = 10
+        seeds = 3
+        "#,
+    )
+    .unwrap();
+    let r = run(&cfg, 1, false).unwrap();
+    let s = &r.summary;
+    let h = s.hessian.as_ref().unwrap();
+    println!(
+        "P = {}: λ_max {:.4}, λ_min {:.2e}, fraction < 1 % λ_max {:.4} (|λ|: {:.4}), negative {}",
+        h.n_params,
+        h.lambda_max,
+        h.lambda_min,
+        h.fraction_below_threshold,
+        h.fraction_abs_below_threshold,
+        h.negative
+    );
+    println!(
+        "asymmetry {:.1e}, HVP vs FD {:.1e}, Lanczos vs dense {:.1e}",
+        h.asymmetry, h.hvp_fd_rel_error, h.lanczos_rel_error
+    );
+    println!(
+        "Spearman(diag Ĉ, diag Ĥ), top {}: {:?}",
+        h.spearman_top, h.spearman
+    );
+    println!("γ fit (sharp): {:?}", h.gamma_fit);
+    println!("γ fit (top {}): {:?}", h.spearman_top, h.gamma_fit_top);
+    for g in &s.groups {
+        let f = g.final_flatness.as_ref().unwrap();
+        let a = g.test_accuracy.as_ref().unwrap();
+        println!(
+            "{:?} B = {}: F = {:.4} ± {:.4} [{:.4}, {:.4}], test accuracy {:.4}",
+            g.optimiser, g.batch, f.mean, f.std, f.min, f.max, a.mean
+        );
+    }
+    for c in &s.comparisons {
+        match &c.difference {
+            Some(d) => println!(
+                "{}: ΔF = {:.4} ± {:.4}, {}/{} seeds, holds {:?}",
+                c.claim, d.mean, d.std, c.seeds_a_flatter, c.seeds, c.holds
+            ),
+            None => println!("{}: not measured", c.claim),
+        }
+    }
+    println!(
+        "timings: {:.2} ms/epoch SGD, {:.2} ms/epoch GD, Hessian {:.2} s, eigen {:.2} s, total {:.1} s",
+        s.seconds_per_epoch_sgd.unwrap() * 1e3,
+        s.seconds_per_epoch_gd.unwrap() * 1e3,
+        h.hessian_seconds,
+        h.eigen_seconds,
+        s.total_seconds
+    );
+    // The curvature machinery on the trained network.
+    assert!(h.asymmetry < 1e-12);
+    assert!(h.hvp_fd_rel_error < 1e-6);
+    assert!(h.lanczos_rel_error < 1e-6);
+    // Fig. 1(a): a large majority of eigenvalues in the bulk near zero.
+    assert!(h.fraction_below_threshold > 0.9);
+    // Fig. 1(b): C aligned with H.
+    assert!(h.spearman.unwrap() >= 0.8);
+    let gamma = s.gamma.unwrap();
+    assert!(gamma > 0.5 && gamma < 2.5);
+    // The analysed SGD network (B = 100) classifies the held-out digits.
+    assert!(h.test_accuracy >= 0.95, "{}", h.test_accuracy);
+    let claim = |prefix: &str| {
+        s.comparisons
+            .iter()
+            .find(|c| c.claim.starts_with(prefix))
+            .unwrap()
+    };
+    // Fig. 2(b): SGD ends flatter than GD and than GLD (mean over seeds). The effect is small
+    // (ΔF ≈ 0.3 % of F here, 0.4–0.5 % at full size), but it holds on 3/3 seeds in both.
+    assert_eq!(claim("sgd flatter than gd").holds, Some(true));
+    assert_eq!(claim("sgd flatter than gld").holds, Some(true));
+    // Fig. 3(b) at equal epochs: B = 50 flatter than B = 200 on every seed. (At an equal
+    // number of updates the difference vanishes: printed above, not asserted.)
+    let b = claim("sgd B = 50 flatter than B = 200");
+    assert_eq!(b.seeds_a_flatter, b.seeds);
+}
