@@ -110,6 +110,7 @@ pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, RunE
     valley_reshaping(&mut ctx)?;
     trajectories(&mut ctx)?;
     beyond_the_paper(&mut ctx)?;
+    real_network(&mut ctx)?;
     Ok(ctx.report)
 }
 
@@ -308,6 +309,25 @@ pub fn search_times(delta_s: f64, quick: bool) -> Result<(f64, f64, f64, f64), R
         lang.summary.search_time.unwrap_or(f64::NAN),
         sgd.summary.search_time.unwrap_or(f64::NAN),
     ))
+}
+
+/// Figs. 1(a), 1(b), 2(b), 3(b): the trained MLP on the UCI digits.
+fn real_network(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
+    let file = if ctx.opts.quick {
+        "network-quick.toml"
+    } else {
+        "network-digits.toml"
+    };
+    let (sc, _) = ctx.run(file)?;
+    for stem in [
+        "fig1a_hessian_spectrum",
+        "fig1b_hessian_noise_diag",
+        "fig2b_flatness_optimisers",
+        "fig3b_flatness_batch_size",
+    ] {
+        ctx.adopt(&sc.name, stem, stem)?;
+    }
+    Ok(())
 }
 
 /// The figures beyond the paper.

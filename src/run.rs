@@ -84,6 +84,9 @@ pub struct Summary {
     /// The Monte-Carlo sampler.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<SamplerSummary>,
+    /// The real-network check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetworkSummary>,
     /// The sweep: number of points (rows of sweep.csv).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep_points: Option<usize>,
@@ -176,6 +179,7 @@ pub fn run_parts(
         theory: None,
         sampler: None,
         sweep_points: None,
+        network: None,
         comparison: None,
     };
     let mut comparison = Comparison::default();
@@ -235,6 +239,13 @@ pub fn run_parts(
         }
         summary.sampler = Some(res.summary.clone());
         sampler_result = Some(res);
+    }
+    if let Some(cfg) = &scenario.network {
+        let res = crate::network::run(cfg, scenario.seed, progress)
+            .map_err(|e| RunError::Solver(e.to_string()))?;
+        crate::network::write_figures(out, &res)?;
+        crate::network::write_tables(out, &res)?;
+        summary.network = Some(res.summary);
     }
     let mut sweep_rows = None;
     if let Some(sw) = &scenario.sweep {
@@ -781,12 +792,13 @@ pub fn sweep_phase_diagrams(
         for (r, &eta) in etas.iter().enumerate() {
             let row = &rows[r * ns..(r + 1) * ns];
             for c in 1..ns {
-                if let (Some(a), Some(b)) = (f(&row[c - 1]), f(&row[c])) {
-                    if a < level && b >= level {
-                        let t = (level - a) / (b - a);
-                        pts.push((sigma[c - 1] + t * (sigma[c] - sigma[c - 1]), eta));
-                        break;
-                    }
+                if let (Some(a), Some(b)) = (f(&row[c - 1]), f(&row[c]))
+                    && a < level
+                    && b >= level
+                {
+                    let t = (level - a) / (b - a);
+                    pts.push((sigma[c - 1] + t * (sigma[c] - sigma[c - 1]), eta));
+                    break;
                 }
             }
         }

@@ -110,12 +110,13 @@ struct RawScenario {
     description: String,
     #[serde(default)]
     seed: u64,
-    landscape: RawLandscape,
-    noise: RawNoise,
+    landscape: Option<RawLandscape>,
+    noise: Option<RawNoise>,
     fokker_planck: Option<FokkerPlanckConfig>,
     theory: Option<TheoryConfig>,
     sampler: Option<SamplerConfig>,
     sweep: Option<SweepConfig>,
+    network: Option<crate::network::NetworkConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,6 +372,8 @@ pub struct SweepConfig {
 /// The landscape of a scenario.
 #[derive(Debug, Clone)]
 pub enum Landscape {
+    /// No loss landscape: a scenario with only a `[network]` section.
+    None,
     /// The 2-D valley of Eq. (8).
     Valley2d(Valley2d),
     /// The N-D valley of Eq. (5).
@@ -400,6 +403,8 @@ pub struct Scenario {
     pub sampler: Option<SamplerConfig>,
     /// `[sweep]`, when present.
     pub sweep: Option<SweepConfig>,
+    /// `[network]`, when present (the real-network check, Figs. 1, 2b, 3b).
+    pub network: Option<crate::network::NetworkConfig>,
 }
 
 impl Scenario {
@@ -407,7 +412,7 @@ impl Scenario {
     pub fn valley2d(&self) -> Option<&Valley2d> {
         match &self.landscape {
             Landscape::Valley2d(v) => Some(v),
-            Landscape::Valley(_) => None,
+            Landscape::Valley(_) | Landscape::None => None,
         }
     }
 
@@ -483,32 +488,59 @@ impl RawScenario {
                 ),
             ));
         }
+        let physics = self.fokker_planck.is_some()
+            || self.theory.is_some()
+            || self.sampler.is_some()
+            || self.sweep.is_some();
+        for (table, missing) in [
+            ("landscape", self.landscape.is_none()),
+            ("noise", self.noise.is_none()),
+        ] {
+            if missing && (physics || self.network.is_none()) {
+                return Err(Invalid::new(
+                    table,
+                    format!(
+                        "missing table [{table}]: the Fokker–Planck, theory, sampler and sweep sections need [landscape] and [noise] (only a [network] scenario may omit them)"
+                    ),
+                ));
+            }
+        }
+        if let Some(net) = &self.network {
+            net.validate("network")?;
+        }
         let landscape = match self.landscape {
-            RawLandscape::Valley2d { epsilon, lambda } => {
-                check_non_negative("landscape.epsilon", epsilon)?;
-                if lambda.is_empty() {
-                    return Err(Invalid::new(
-                        "landscape.lambda",
-                        "needs at least λ0, e.g. [8.0, -2.0, 1.0]",
-                    ));
+            None => Landscape::None,
+            Some(l) => match l {
+                RawLandscape::Valley2d { epsilon, lambda } => {
+                    check_non_negative("landscape.epsilon", epsilon)?;
+                    if lambda.is_empty() {
+                        return Err(Invalid::new(
+                            "landscape.lambda",
+                            "needs at least λ0, e.g. [8.0, -2.0, 1.0]",
+                        ));
+                    }
+                    for (n, &c) in lambda.iter().enumerate() {
+                        check_finite(&format!("landscape.lambda[{n}]"), c)?;
+                    }
+                    if lambda[0] <= 0.0 {
+                        return Err(Invalid::new(
+                            "landscape.lambda",
+                            format!("λ0 must be > 0, got {}", lambda[0]),
+                        ));
+                    }
+                    Landscape::Valley2d(Valley2d { epsilon, lambda })
                 }
-                for (n, &c) in lambda.iter().enumerate() {
-                    check_finite(&format!("landscape.lambda[{n}]"), c)?;
+                RawLandscape::Valley(spec) => {
+                    spec.validate("landscape")?;
+                    Landscape::Valley(spec)
                 }
-                if lambda[0] <= 0.0 {
-                    return Err(Invalid::new(
-                        "landscape.lambda",
-                        format!("λ0 must be > 0, got {}", lambda[0]),
-                    ));
-                }
-                Landscape::Valley2d(Valley2d { epsilon, lambda })
-            }
-            RawLandscape::Valley(spec) => {
-                spec.validate("landscape")?;
-                Landscape::Valley(spec)
-            }
+            },
         };
-        let noise = self.noise.validate()?;
+        // A network-only scenario has no noise model; nothing reads this placeholder.
+        let noise = match self.noise {
+            Some(n) => n.validate()?,
+            None => Noise::Isotropic { temperature: 0.0 },
+        };
         let scenario = Scenario {
             file: path.to_path_buf(),
             name: self.name,
@@ -520,6 +552,7 @@ impl RawScenario {
             theory: self.theory,
             sampler: self.sampler,
             sweep: self.sweep,
+            network: self.network,
         };
         if let Some(fp) = &scenario.fokker_planck {
             validate_fp(fp, &scenario)?;

@@ -8,7 +8,11 @@ use flatscape::figures::search_times;
 use flatscape::scenario::Scenario;
 use flatscape::sweep;
 
-const FIGURES: [&str; 18] = [
+const FIGURES: [&str; 22] = [
+    "fig1a_hessian_spectrum",
+    "fig1b_hessian_noise_diag",
+    "fig2b_flatness_optimisers",
+    "fig3b_flatness_batch_size",
     "fig2a_flatness_gd_sgd_gld",
     "fig3a_flatness_vs_sigma",
     "fig3c_phase_diagram_nd",

@@ -191,6 +191,7 @@ impl SamplerConfig {
                 Ok(Model::D2(V2::new(v)))
             }
             Landscape::Valley(spec) => Ok(Model::Nd(spec.build(scenario.seed)?)),
+            Landscape::None => Err(Invalid::new("landscape", "the sampler needs a [landscape]")),
         }
     }
 
