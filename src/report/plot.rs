@@ -250,6 +250,8 @@ pub fn draw_line_plot<DB: DrawingBackend>(
                 .y_desc(plot.y_label.as_str())
                 .x_label_formatter(&|v| format_tick(*v))
                 .y_label_formatter(&|v| format_tick(*v))
+                .x_labels(if plot.log_x { 6 } else { 10 })
+                .y_labels(if plot.log_y { 6 } else { 10 })
                 .label_style((FONT, 15))
                 .axis_desc_style((FONT, 17))
                 .bold_line_style(RGBColor(215, 215, 215))
