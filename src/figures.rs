@@ -418,24 +418,18 @@ fn grid_convergence(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
         &[16, 32, 64, 128, 256]
     };
     for &n in sizes {
-        let cfg = crate::scenario::FokkerPlanckConfig {
-            x: AxisConfig {
+        let cfg = crate::scenario::FokkerPlanckConfig::steady(
+            AxisConfig {
                 min: -1.5,
                 max: 1.5,
                 cells: n,
             },
-            y: AxisConfig {
+            AxisConfig {
                 min: -1.0,
                 max: 1.0,
                 cells: n,
             },
-            steady: true,
-            t_end: 0.0,
-            dt: 0.01,
-            initial: None,
-            snapshots: vec![],
-            cross_diffusion: CrossDiffusionScheme::Central,
-        };
+        );
         let res =
             fp::run(&valley, &noise, &cfg, false).map_err(|e| RunError::Solver(e.to_string()))?;
         let c = res.summary.cov;
@@ -477,24 +471,18 @@ fn noise_power(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
         .into_iter()
         .enumerate()
     {
-        let cfg = crate::scenario::FokkerPlanckConfig {
-            x: AxisConfig {
+        let cfg = crate::scenario::FokkerPlanckConfig::steady(
+            AxisConfig {
                 min: -1.6,
                 max: 1.6,
                 cells: cells.0,
             },
-            y: AxisConfig {
+            AxisConfig {
                 min: -0.6,
                 max: 0.6,
                 cells: cells.1,
             },
-            steady: true,
-            t_end: 0.0,
-            dt: 0.01,
-            initial: None,
-            snapshots: vec![],
-            cross_diffusion: CrossDiffusionScheme::Central,
-        };
+        );
         let noise = Noise::Hessian {
             eta: 1.0,
             sigma: delta_s,

@@ -492,7 +492,8 @@ fn write_fp_outputs(out: &Path, valley: &Valley2d, res: &FpResult) -> Result<(),
     let x_max = g.x_min.abs().max((g.x_min + g.nx as f64 * g.dx).abs());
     let x_f = valley.flattest_point(x_max);
     let mut markers = vec![(0.0, 0.0, "global minimum x*".to_string())];
-    if x_f > 0.0 {
+    // Only a flattest point inside the domain (λ'(x_F) = 0), not the edge of the scan.
+    if x_f > 0.0 && x_f < x_max * (1.0 - 1e-6) {
         markers.push((x_f, 0.0, "flattest x_F".to_string()));
         markers.push((-x_f, 0.0, String::new()));
     }

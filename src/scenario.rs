@@ -290,6 +290,22 @@ pub struct FokkerPlanckConfig {
     pub cross_diffusion: CrossDiffusionScheme,
 }
 
+impl FokkerPlanckConfig {
+    /// A steady-state-only configuration on the given axes (defaults for everything else).
+    pub fn steady(x: AxisConfig, y: AxisConfig) -> Self {
+        Self {
+            x,
+            y,
+            steady: true,
+            t_end: 0.0,
+            dt: default_dt(),
+            initial: None,
+            snapshots: Vec::new(),
+            cross_diffusion: CrossDiffusionScheme::Central,
+        }
+    }
+}
+
 fn default_true() -> bool {
     true
 }

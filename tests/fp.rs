@@ -17,16 +17,7 @@ fn axis(min: f64, max: f64, cells: usize) -> AxisConfig {
 }
 
 fn config(x: AxisConfig, y: AxisConfig) -> FokkerPlanckConfig {
-    FokkerPlanckConfig {
-        x,
-        y,
-        steady: true,
-        t_end: 0.0,
-        dt: 0.01,
-        initial: None,
-        snapshots: vec![],
-        cross_diffusion: CrossDiffusionScheme::Central,
-    }
+    FokkerPlanckConfig::steady(x, y)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plot::{Figure, PALETTE, Series, format_tick};
+use super::plot::{Figure, PALETTE, Series, draw_colorbar, format_tick};
 
 /// A phase diagram over a regular (σ, η) grid.
 #[derive(Debug, Clone)]
@@ -168,33 +168,7 @@ impl Figure for PhaseDiagram {
                     .map_err(|x| e(&x))?;
             }
         }
-        let mut cb = ChartBuilder::on(&bar)
-            .margin_top(50)
-            .margin_bottom(66)
-            .margin_right(8)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..1.0, lo..hi)
-            .map_err(|x| e(&x))?;
-        let log = self.log_color;
-        cb.configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_desc(self.quantity.as_str())
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .y_label_formatter(&|v| format_tick(if log { v.exp() } else { *v }))
-            .draw()
-            .map_err(|x| e(&x))?;
-        let steps = 128;
-        cb.draw_series((0..steps).map(|k| {
-            let a = lo + (hi - lo) * k as f64 / steps as f64;
-            let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
-            Rectangle::new(
-                [(0.0, a), (1.0, b)],
-                ViridisRGB.get_color(k as f32 / steps as f32).filled(),
-            )
-        }))
-        .map_err(|x| e(&x))?;
+        draw_colorbar(&bar, (lo, hi), &self.quantity, self.log_color)?;
         Ok(())
     }
 }

@@ -567,27 +567,39 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             .draw()
             .map_err(|x| e(&x))?;
     }
-    // Colour bar.
-    let mut cb = ChartBuilder::on(&bar)
+    draw_colorbar(&bar, (vmin, vmax), &map.colorbar_label, false)?;
+    Ok(())
+}
+
+/// A vertical viridis colour bar for values in `range` on `area`; with `log`, the range holds
+/// natural logarithms and the ticks show the values.
+pub fn draw_colorbar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (lo, hi): (f64, f64),
+    label: &str,
+    log: bool,
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let mut cb = ChartBuilder::on(area)
         .margin_top(50)
         .margin_bottom(66)
         .margin_right(8)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..1.0, vmin..vmax)
+        .build_cartesian_2d(0.0..1.0, lo..hi)
         .map_err(|x| e(&x))?;
     cb.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_desc(map.colorbar_label.as_str())
+        .y_desc(label)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 15))
-        .y_label_formatter(&|v| format_tick(*v))
+        .y_label_formatter(&|v| format_tick(if log { v.exp() } else { *v }))
         .draw()
         .map_err(|x| e(&x))?;
     let steps = 128;
     cb.draw_series((0..steps).map(|k| {
-        let a = vmin + (vmax - vmin) * k as f64 / steps as f64;
-        let b = vmin + (vmax - vmin) * (k + 1) as f64 / steps as f64;
+        let a = lo + (hi - lo) * k as f64 / steps as f64;
+        let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
         Rectangle::new(
             [(0.0, a), (1.0, b)],
             ViridisRGB.get_color(k as f32 / steps as f32).filled(),
