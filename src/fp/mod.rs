@@ -111,6 +111,12 @@ pub struct FpSummary {
     /// Assembly + factorisation + solve of the steady state, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub solve_seconds: Option<f64>,
+    /// Steady solve: stored LU entries (× 8 bytes = the factor's memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steady_factor_entries: Option<usize>,
+    /// Steady solve: GFLOP of the factorisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steady_factor_gflop: Option<f64>,
     /// Which density the statistics describe: "steady" or "transient".
     pub density: &'static str,
     /// Transient run: number of implicit steps.
@@ -325,6 +331,8 @@ pub fn run(
         mode_abs_x: xs[mode].abs(),
         mean_flatness: m.mean_flatness,
         solve_seconds,
+        steady_factor_entries: steady.as_ref().map(|s| s.factor_entries),
+        steady_factor_gflop: steady.as_ref().map(|s| s.factor_flops * 1e-9),
         density: which,
         transient_steps: transient_info.map(|t| t.0),
         transient_mass_drift: transient_info.map(|t| t.1),

@@ -80,20 +80,6 @@ impl Stencil9 {
         }
     }
 
-    /// A[row, col] for two cells of the grid (0 when they are not stencil neighbours).
-    #[inline]
-    pub fn get(&self, row: usize, col: usize) -> f64 {
-        let ny = self.grid.ny as isize;
-        let (ri, rj) = ((row as isize) / ny, (row as isize) % ny);
-        let (ci, cj) = ((col as isize) / ny, (col as isize) % ny);
-        let (di, dj) = (ci - ri, cj - rj);
-        if di.abs() > 1 || dj.abs() > 1 {
-            0.0
-        } else {
-            self.coef[row][slot(di, dj)]
-        }
-    }
-
     /// I − c·A (the implicit stage matrix).
     pub fn shifted_identity(&self, c: f64) -> Self {
         let coef = self

@@ -38,6 +38,10 @@ pub struct SteadyState {
     pub factor_solve_seconds: f64,
     /// Smallest / largest |pivot| of the factorisation.
     pub pivot_ratio: f64,
+    /// Stored factor entries (8 bytes each): the solver's memory.
+    pub factor_entries: usize,
+    /// Floating-point operations of the factorisation.
+    pub factor_flops: f64,
 }
 
 /// The stationary density of the generator `a` (see the module docs for the method).
@@ -85,5 +89,7 @@ pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
         negative_mass,
         factor_solve_seconds,
         pivot_ratio: factor.pivot_ratio,
+        factor_entries: nd.factor_entries(),
+        factor_flops: nd.factor_flops(),
     })
 }
