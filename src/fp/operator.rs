@@ -193,73 +193,55 @@ pub fn assemble(
             a.coef[kf][sf] -= w / h;
             a.coef[kt][st] += w / h;
         };
+    // One face between neighbouring cells `from` and `to` along `axis` (0: x, 1: y), with face
+    // diffusivity `df` and potential-energy jump `jump` from `from` to `to`.
+    let mut face = |from: (usize, usize), to: (usize, usize), axis: usize, df: f64, jump: f64| {
+        let (h, h_t) = if axis == 0 { (dx, dy) } else { (dy, dx) };
+        let (ca, cb) = sg_coefficients(df, jump);
+        add(from, to, from, ca / h, h);
+        add(from, to, to, -cb / h, h);
+        if !has_cross {
+            return;
+        }
+        // −∂t(D12 P) along the transverse direction t: −(corner₊ − corner₋)/h_t, each corner the
+        // average of its four cells, or of its two interior cells on the boundary.
+        let shift = |c: (usize, usize), dir: isize| -> Option<(usize, usize)> {
+            let (i, j) = (c.0 as isize, c.1 as isize);
+            let (i2, j2) = if axis == 0 {
+                (i, j + dir)
+            } else {
+                (i + dir, j)
+            };
+            (i2 >= 0 && (i2 as usize) < nx && j2 >= 0 && (j2 as usize) < ny)
+                .then_some((i2 as usize, j2 as usize))
+        };
+        let d12_at = |c: (usize, usize)| d12[c.0 * ny + c.1];
+        for (dir, sign) in [(1isize, -1.0), (-1isize, 1.0)] {
+            let w = sign / h_t;
+            for c in [from, to] {
+                match shift(c, dir) {
+                    Some(c2) => {
+                        add(from, to, c, 0.25 * w * d12_at(c), h);
+                        add(from, to, c2, 0.25 * w * d12_at(c2), h);
+                    }
+                    None => add(from, to, c, 0.5 * w * d12_at(c), h),
+                }
+            }
+        }
+    };
     // x-faces between (i, j) and (i+1, j).
     for i in 0..nx.saturating_sub(1) {
         let xf = grid.x_min + (i + 1) as f64 * dx;
         for j in 0..ny {
             let (ka, kb) = (grid.index(i, j), grid.index(i + 1, j));
             let df = noise.diffusion(valley, xf, grid.y(j))[0][0];
-            let jump = (loss[kb] - loss[ka]) + (d11[kb] - d11[ka]);
-            let (ca, cb) = sg_coefficients(df, jump);
-            add((i, j), (i + 1, j), (i, j), ca / dx, dx);
-            add((i, j), (i + 1, j), (i + 1, j), -cb / dx, dx);
-            if has_cross {
-                // −∂y(D12 P) at the face: −(corner_up − corner_down)/dy.
-                let w = 1.0 / dy;
-                let pair = [(i, j), (i + 1, j)];
-                if j + 1 < ny {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i + 1, j),
-                            (ci, cj),
-                            -0.25 * w * d12[ci * ny + cj],
-                            dx,
-                        );
-                        let c2 = (ci, cj + 1);
-                        add(
-                            (i, j),
-                            (i + 1, j),
-                            c2,
-                            -0.25 * w * d12[c2.0 * ny + c2.1],
-                            dx,
-                        );
-                    }
-                } else {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i + 1, j),
-                            (ci, cj),
-                            -0.5 * w * d12[ci * ny + cj],
-                            dx,
-                        );
-                    }
-                }
-                if j >= 1 {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i + 1, j),
-                            (ci, cj),
-                            0.25 * w * d12[ci * ny + cj],
-                            dx,
-                        );
-                        let c2 = (ci, cj - 1);
-                        add((i, j), (i + 1, j), c2, 0.25 * w * d12[c2.0 * ny + c2.1], dx);
-                    }
-                } else {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i + 1, j),
-                            (ci, cj),
-                            0.5 * w * d12[ci * ny + cj],
-                            dx,
-                        );
-                    }
-                }
-            }
+            face(
+                (i, j),
+                (i + 1, j),
+                0,
+                df,
+                (loss[kb] - loss[ka]) + (d11[kb] - d11[ka]),
+            );
         }
     }
     // y-faces between (i, j) and (i, j+1).
@@ -269,67 +251,13 @@ pub fn assemble(
             let yf = grid.y_min + (j + 1) as f64 * dy;
             let (ka, kb) = (grid.index(i, j), grid.index(i, j + 1));
             let df = noise.diffusion(valley, x, yf)[1][1];
-            let jump = (loss[kb] - loss[ka]) + (d22[kb] - d22[ka]);
-            let (ca, cb) = sg_coefficients(df, jump);
-            add((i, j), (i, j + 1), (i, j), ca / dy, dy);
-            add((i, j), (i, j + 1), (i, j + 1), -cb / dy, dy);
-            if has_cross {
-                // −∂x(D12 P) at the face: −(corner_right − corner_left)/dx.
-                let w = 1.0 / dx;
-                let pair = [(i, j), (i, j + 1)];
-                if i + 1 < nx {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i, j + 1),
-                            (ci, cj),
-                            -0.25 * w * d12[ci * ny + cj],
-                            dy,
-                        );
-                        let c2 = (ci + 1, cj);
-                        add(
-                            (i, j),
-                            (i, j + 1),
-                            c2,
-                            -0.25 * w * d12[c2.0 * ny + c2.1],
-                            dy,
-                        );
-                    }
-                } else {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i, j + 1),
-                            (ci, cj),
-                            -0.5 * w * d12[ci * ny + cj],
-                            dy,
-                        );
-                    }
-                }
-                if i >= 1 {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i, j + 1),
-                            (ci, cj),
-                            0.25 * w * d12[ci * ny + cj],
-                            dy,
-                        );
-                        let c2 = (ci - 1, cj);
-                        add((i, j), (i, j + 1), c2, 0.25 * w * d12[c2.0 * ny + c2.1], dy);
-                    }
-                } else {
-                    for &(ci, cj) in &pair {
-                        add(
-                            (i, j),
-                            (i, j + 1),
-                            (ci, cj),
-                            0.5 * w * d12[ci * ny + cj],
-                            dy,
-                        );
-                    }
-                }
-            }
+            face(
+                (i, j),
+                (i, j + 1),
+                1,
+                df,
+                (loss[kb] - loss[ka]) + (d22[kb] - d22[ka]),
+            );
         }
     }
     a
