@@ -75,6 +75,27 @@ fn gradient(v: &V2, x: &Lanes, y: &Lanes) -> (Lanes, Lanes) {
     (gx, gy)
 }
 
+/// ∇L and the Hessian entries (h11, h12; h22 = λ) at (x, y), lane-wise: (gx, gy, h11, h12, λ).
+#[inline(always)]
+fn gradient_hessian(v: &V2, x: &Lanes, y: &Lanes) -> [Lanes; 5] {
+    let x2 = squares(x);
+    let lam = horner(&v.lam, &x2);
+    let dp = horner(&v.d1, &x2);
+    let dpp = horner(&v.d2, &x2);
+    let mut out = [[0.0; LANES]; 5];
+    for l in 0..LANES {
+        let (xl, yl) = (x[l], y[l]);
+        let l1 = dp[l] * xl;
+        let y2 = yl * yl;
+        out[0][l] = v.eps_l0 * xl + 0.5 * l1 * y2;
+        out[1][l] = lam[l] * yl;
+        out[2][l] = v.eps_l0 + 0.5 * dpp[l] * y2;
+        out[3][l] = l1 * yl;
+    }
+    out[4] = lam;
+    out
+}
+
 /// One update rule of SPEC §4 on the 2-D valley.
 pub(crate) trait Rule2d: Sync {
     /// Whether the rule consumes Gaussian numbers.
@@ -95,21 +116,11 @@ impl Rule2d for HessLin {
     const NOISY: bool = true;
     #[inline(always)]
     fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
-        let x2 = squares(x);
-        let lam = horner(&v.lam, &x2);
-        let dp = horner(&v.d1, &x2);
-        let dpp = horner(&v.d2, &x2);
+        let [gx, gy, h11, h12, lam] = gradient_hessian(v, x, y);
         for l in 0..LANES {
-            let (xl, yl) = (x[l], y[l]);
-            let l1 = dp[l] * xl;
-            let y2 = yl * yl;
-            let gx = v.eps_l0 * xl + 0.5 * l1 * y2;
-            let gy = lam[l] * yl;
-            let h11 = v.eps_l0 + 0.5 * dpp[l] * y2;
-            let h12 = l1 * yl;
             let (m1, m2) = (self.scale * n1[l], self.scale * n2[l]);
-            x[l] = xl - self.dt * gx + (h11 * m1 + h12 * m2);
-            y[l] = yl - self.dt * gy + (h12 * m1 + lam[l] * m2);
+            x[l] = x[l] - self.dt * gx[l] + (h11[l] * m1 + h12[l] * m2);
+            y[l] = y[l] - self.dt * gy[l] + (h12[l] * m1 + lam[l] * m2);
         }
     }
 }
@@ -127,21 +138,13 @@ impl Rule2d for HessPow {
     const NOISY: bool = true;
     #[inline(always)]
     fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
-        let x2 = squares(x);
-        let lam = horner(&v.lam, &x2);
-        let dp = horner(&v.d1, &x2);
-        let dpp = horner(&v.d2, &x2);
+        let [gx, gy, h11, h12, lam] = gradient_hessian(v, x, y);
         for l in 0..LANES {
-            let (xl, yl) = (x[l], y[l]);
-            let l1 = dp[l] * xl;
-            let y2 = yl * yl;
-            let gx = v.eps_l0 * xl + 0.5 * l1 * y2;
-            let gy = lam[l] * yl;
-            let h: Mat2 = [[v.eps_l0 + 0.5 * dpp[l] * y2, l1 * yl], [l1 * yl, lam[l]]];
+            let h: Mat2 = [[h11[l], h12[l]], [h12[l], lam[l]]];
             let m = crate::noise::sym_abs_pow(h, self.half_power);
             let (a, b) = (self.scale * n1[l], self.scale * n2[l]);
-            x[l] = xl - self.dt * gx + (m[0][0] * a + m[0][1] * b);
-            y[l] = yl - self.dt * gy + (m[1][0] * a + m[1][1] * b);
+            x[l] = x[l] - self.dt * gx[l] + (m[0][0] * a + m[0][1] * b);
+            y[l] = y[l] - self.dt * gy[l] + (m[1][0] * a + m[1][1] * b);
         }
     }
 }
