@@ -52,7 +52,10 @@ fn hessian_scenario_built_in_code_matches_the_toml_run() {
         without_timings(serde_json::to_value(&b.summary).unwrap()),
     );
     assert_eq!(ja, jb);
-    assert_eq!(a.fp.as_ref().unwrap().density, b.fp.as_ref().unwrap().density);
+    assert_eq!(
+        a.fp.as_ref().unwrap().density,
+        b.fp.as_ref().unwrap().density
+    );
     let fp = a.summary.fokker_planck.as_ref().unwrap();
     eprintln!(
         "in code: mode |x| = {}, x_ss (reduced) = {}",
