@@ -1,4 +1,4 @@
-//! Fokker–Planck solver for P(x, y, t) (Eq. 10, SPEC §2): grid, operator assembly,
+//! Fokker–Planck solver for P(x, y, t) (Eq. 10, docs/reference.md §2): grid, operator assembly,
 //! a nested-dissection direct solver, the steady state and the implicit transient.
 //! Observers (moments, marginals, snapshots) are separate from stepping.
 
@@ -86,7 +86,7 @@ pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
     }
 }
 
-/// The `fokker_planck` object of summary.json (SPEC §7).
+/// The `fokker_planck` object of summary.json (docs/reference.md §7.4).
 #[derive(Debug, Clone, Serialize)]
 pub struct FpSummary {
     /// [nx, ny].
