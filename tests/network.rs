@@ -181,6 +181,38 @@ fn noise_covariance_matches_sampled_minibatches() {
     assert!((c00 / c_hat[0] - 1.0).abs() < 0.1);
 }
 
+/// FNV-1a (64 bit) of the digits as bytes: for each sample in order, its 64 pixels (row-major)
+/// then its label.
+fn digits_fnv1a(pixels: &[u8], labels: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (row, &label) in pixels.chunks(data::N_PIXELS).zip(labels) {
+        for &b in row.iter().chain(std::iter::once(&label)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The checksum of smartcore 0.7.0's `dataset::digits::load_dataset()`, pixels and labels cast
+/// to u8 (every value is an integer), computed by `digits_fnv1a`.
+const SMARTCORE_DIGITS_FNV1A: u64 = 0x7768_69cc_e379_5967;
+
+#[test]
+fn smartcore_digits_checksum() {
+    let ds = smartcore::dataset::digits::load_dataset();
+    let to_u8 = |v: &f32| {
+        assert!(v.fract() == 0.0 && (0.0..=16.0).contains(v));
+        *v as u8
+    };
+    let pixels: Vec<u8> = ds.data.iter().map(to_u8).collect();
+    let labels: Vec<u8> = ds.target.iter().map(to_u8).collect();
+    assert_eq!(digits_fnv1a(&pixels, &labels), SMARTCORE_DIGITS_FNV1A);
+    let all = data::load_all();
+    let scaled: Vec<u8> = all.x.iter().map(|&v| (v * 16.0) as u8).collect();
+    assert_eq!((scaled, all.labels), (pixels, labels));
+}
+
 #[test]
 fn statistics_helpers_behave() {
     assert_eq!(
