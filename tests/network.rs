@@ -194,23 +194,31 @@ fn digits_fnv1a(pixels: &[u8], labels: &[u8]) -> u64 {
     h
 }
 
-/// The checksum of smartcore 0.7.0's `dataset::digits::load_dataset()`, pixels and labels cast
-/// to u8 (every value is an integer), computed by `digits_fnv1a`.
+/// The checksum of smartcore 0.7.0's `dataset::digits::load_dataset()` (the crate this data set
+/// used to come from), computed by `digits_fnv1a` on its pixels and labels cast to u8 (every value
+/// is an integer) before the dependency was dropped.
 const SMARTCORE_DIGITS_FNV1A: u64 = 0x7768_69cc_e379_5967;
 
 #[test]
-fn smartcore_digits_checksum() {
-    let ds = smartcore::dataset::digits::load_dataset();
-    let to_u8 = |v: &f32| {
-        assert!(v.fract() == 0.0 && (0.0..=16.0).contains(v));
-        *v as u8
-    };
-    let pixels: Vec<u8> = ds.data.iter().map(to_u8).collect();
-    let labels: Vec<u8> = ds.target.iter().map(to_u8).collect();
+fn shipped_digits_are_smartcores_digits() {
+    let (pixels, labels) = data::load_raw();
+    assert_eq!(labels.len(), data::N_SAMPLES);
+    assert_eq!(labels.len(), 1797);
+    assert_eq!(pixels.len(), 1797 * data::N_PIXELS);
+    let mut counts = [0usize; data::N_CLASSES];
+    for &l in &labels {
+        counts[usize::from(l)] += 1;
+    }
+    assert_eq!(counts, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
+    assert_eq!(pixels.iter().min(), Some(&0));
+    assert_eq!(pixels.iter().max(), Some(&data::PIXEL_MAX));
     assert_eq!(digits_fnv1a(&pixels, &labels), SMARTCORE_DIGITS_FNV1A);
+    // The scaled set is the raw set over 16, sample by sample.
     let all = data::load_all();
+    assert_eq!(all.labels, labels);
     let scaled: Vec<u8> = all.x.iter().map(|&v| (v * 16.0) as u8).collect();
-    assert_eq!((scaled, all.labels), (pixels, labels));
+    assert_eq!(scaled, pixels);
+    assert!(all.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
 }
 
 #[test]

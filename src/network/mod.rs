@@ -1,7 +1,7 @@
 //! A small fully connected network on the UCI 8×8 digits: the real-network check of the
 //! paper's Figs. 1, 2(b), 3(b) (Hessian spectrum, C–H alignment, flatness dynamics).
 //!
-//! - [`data`]: the digits from `smartcore`, fixed seeded train/test split;
+//! - [`data`]: the UCI digits shipped in `data/digits.csv`, fixed seeded train/test split;
 //! - [`mlp`]: forward pass, backprop, exact Hessian-vector products (R-operator), per-sample
 //!   gradients, hand-written over ndarray buffers;
 //! - [`train`]: GD, SGD (Eq. 3) and GLD with matched isotropic noise, flatness tracking;
