@@ -3,8 +3,8 @@
 //! claims measured on a reduced configuration (the full-size numbers are in docs/network.md).
 
 use flatscape::network::curvature::{
-    dense_hessian, fit_power, flatness, lanczos_top, noise_diag_in_eigenbasis, noise_factor,
-    spearman, symmetric_eigen,
+    dense_hessian, fit_power, flatness, lanczos_top, max_rel_error, noise_diag_in_eigenbasis,
+    noise_factor, spearman, symmetric_eigen,
 };
 use flatscape::network::data::{self, Samples};
 use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
@@ -113,12 +113,7 @@ fn lanczos_top_eigenvalues_match_the_dense_eigen_decomposition() {
             mlp.hvp(&theta, set.view(), v, out, true)
         })
     };
-    let max_err = |top: &[f64]| {
-        top.iter()
-            .zip(&values)
-            .map(|(a, b)| ((a - b) / b).abs())
-            .fold(0.0, f64::max)
-    };
+    let max_err = |top: &[f64]| max_rel_error(top, &values);
     // 40 steps (the default) on random parameters, where the top of the spectrum is crowded;
     // on trained networks the same 40 steps agree to ~1e-14 (docs/network.md).
     let (top, top80) = (top_of(40), top_of(80));
@@ -219,6 +214,26 @@ fn shipped_digits_are_smartcores_digits() {
     let scaled: Vec<u8> = all.x.iter().map(|&v| (v * 16.0) as u8).collect();
     assert_eq!(scaled, pixels);
     assert!(all.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+}
+
+#[test]
+fn curvature_checks_report_nan_instead_of_agreement() {
+    // Relative errors: a NaN anywhere (first, last, in either argument) is the answer.
+    assert!((max_rel_error(&[1.1, 2.0], &[1.0, 2.0]) - 0.1).abs() < 1e-12);
+    assert_eq!(max_rel_error(&[], &[]), 0.0);
+    assert!(max_rel_error(&[f64::NAN, 2.0], &[1.0, 2.0]).is_nan());
+    assert!(max_rel_error(&[1.5, f64::NAN], &[1.0, 2.0]).is_nan());
+    assert!(max_rel_error(&[1.0, 2.0], &[1.0, f64::NAN]).is_nan());
+    // A network with a NaN parameter: every check of its curvature reports NaN, not 0.
+    let mlp = Mlp::new(&[64, 6, 10], Activation::Tanh);
+    let set = subset(40);
+    let mut theta = train::initial_parameters(&mlp, 3);
+    theta[0] = f64::NAN;
+    let (h, asymmetry) = dense_hessian(&mlp, &theta, set.view());
+    assert!(h.iter().any(|v| v.is_nan()));
+    assert!(asymmetry.is_nan(), "asymmetry {asymmetry}");
+    let err = hvp_check(&mlp, &theta, set.view(), 3);
+    assert!(err.is_nan(), "HVP check {err}");
 }
 
 #[test]

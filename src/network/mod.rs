@@ -855,11 +855,7 @@ fn analyse(
         cfg.lanczos_steps,
         net.spec.seed,
     );
-    let lanczos_rel_error = lanczos
-        .iter()
-        .zip(&values)
-        .map(|(a, b)| ((a - b) / b).abs())
-        .fold(0.0, f64::max);
+    let lanczos_rel_error = curvature::max_rel_error(&lanczos, &values);
     let trace_c = c_hat.iter().sum();
     let summary = HessianSummary {
         seed: net.spec.seed,
