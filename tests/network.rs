@@ -8,7 +8,9 @@ use flatscape::network::curvature::{
 };
 use flatscape::network::data::{self, Samples};
 use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
-use flatscape::network::{Activation, Mlp, NetworkConfig, NetworkResult, Seeds, hvp_check, run};
+use flatscape::network::{
+    Activation, Mlp, NetworkConfig, NetworkResult, Seeds, hvp_check, run, write_tables,
+};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
@@ -330,6 +332,40 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
     // A different seed gives different numbers.
     let c = run(&cfg, 5, false).unwrap();
     assert_ne!(a.eigenvalues, c.eigenvalues);
+}
+
+#[test]
+fn flatness_table_has_one_column_pair_per_distinct_curve() {
+    // The default `batch` (100) is also in `batches`, and 100 is listed twice.
+    let mut cfg = small_config();
+    cfg.epochs = 2;
+    cfg.seeds = Seeds::Count(1);
+    cfg.full_hessian = false;
+    cfg.batches = vec![100, 100, 50];
+    let res = run(&cfg, 4, false).unwrap();
+    let batches: Vec<usize> = res.batch_curves.iter().map(|c| c.batch).collect();
+    assert_eq!(batches, [100, 50]);
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), &res).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("network_flatness.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "epoch",
+            "gd_b100_mean",
+            "gd_b100_std",
+            "sgd_b100_mean",
+            "sgd_b100_std",
+            "gld_b100_mean",
+            "gld_b100_std",
+            "sgd_b50_mean",
+            "sgd_b50_std",
+        ]
+    );
+    for line in text.lines().skip(1) {
+        assert_eq!(line.split(',').count(), header.len());
+    }
 }
 
 #[test]

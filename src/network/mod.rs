@@ -593,9 +593,12 @@ pub fn run(cfg: &NetworkConfig, seed: u64, progress: bool) -> Result<NetworkResu
         .iter()
         .map(|&o| flatness_curve(o, cfg.batch, &find(o, cfg.batch)))
         .collect();
+    // A batch listed twice is the same runs: one curve.
+    let mut listed = BTreeSet::new();
     let batch_curves: Vec<FlatnessCurve> = cfg
         .batches
         .iter()
+        .filter(|&&b| listed.insert(b))
         .map(|&b| flatness_curve(Optimiser::Sgd, b, &find(Optimiser::Sgd, b)))
         .collect();
     let mut comparisons = Vec::new();
