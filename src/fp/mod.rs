@@ -146,7 +146,7 @@ pub fn peak_width_cells(p: &[f64]) -> f64 {
     let Some((m, &top)) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
         return 0.0;
     };
-    if !(top > 0.0) {
+    if top.is_nan() || top <= 0.0 {
         return 0.0;
     }
     let half = 0.5 * top;
