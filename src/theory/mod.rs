@@ -12,6 +12,7 @@
 //! [`nd`] holds Eqs. (15)–(16) for the N-D valley as pure functions of the curvatures.
 
 pub mod conditional;
+pub mod homogenised;
 pub mod nd;
 pub mod paper;
 pub mod quad;
@@ -24,6 +25,10 @@ use crate::noise::Noise;
 use crate::scenario::{Check, FokkerPlanckConfig, Invalid, Scenario, check_positive};
 
 pub use conditional::{ConditionalMoments, YLaw, conditional_moments, conditional_moments_with};
+pub use homogenised::{
+    HomogenisedSummary, l_eff_homogenised, marginal_x_homogenised, summarize_homogenised,
+    x_ss_homogenised,
+};
 pub use nd::{flatness_geometric, flatness_weighted, l_sgd_flat, noise_weights};
 pub use paper::{
     delta_s_star, delta_s_star_power, kappa_at, kappa_closed_form, l_sgd_paper, l_sgd_small_noise,
