@@ -273,3 +273,73 @@ fn homogenised_error_shrinks_as_delta_s_goes_to_zero_at_fixed_ratio() {
     }
     assert!(r_h > 0.5, "observed rate {r_h}");
 }
+
+#[test]
+fn theory_level_key_is_parsed_and_validated() {
+    use flatscape::scenario::Scenario;
+    use flatscape::theory::TheoryLevel;
+    use std::path::Path;
+    let load = |noise: &str, theory: &str| {
+        let src = format!(
+            "name = \"t\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]\n[noise]\n{noise}\n[theory]\n{theory}"
+        );
+        Scenario::from_str_at(&src, Path::new("t.toml"))
+    };
+    let hessian = "kind = \"hessian\"\neta = 0.01\nsigma = 0.2";
+    let constant = "kind = \"anisotropic\"\ndelta = 0.01\nkappa = 5.0";
+    let level = |sc: Scenario| sc.theory.unwrap().level;
+    assert_eq!(level(load(hessian, "").unwrap()), TheoryLevel::All);
+    for (text, want) in [
+        ("paper", TheoryLevel::Paper),
+        ("reduced", TheoryLevel::Reduced),
+        ("homogenised", TheoryLevel::Homogenised),
+        ("all", TheoryLevel::All),
+    ] {
+        let sc = load(hessian, &format!("level = \"{text}\"\n")).unwrap();
+        assert_eq!(level(sc), want);
+    }
+    assert!(load(hessian, "level = \"exact\"\n").is_err());
+    let err = load(constant, "level = \"homogenised\"\n").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("theory.level"), "{err}");
+    // "all" skips the homogenised level where it does not apply.
+    let sc = load(constant, "").unwrap();
+    let cfg = sc.theory.clone().unwrap();
+    assert!(cfg.computes(TheoryLevel::Homogenised) && cfg.computes(TheoryLevel::Paper));
+    let xs = quad::cell_centres(-1.6, 1.6, 101);
+    assert!(hom::marginal_x_homogenised(sc.valley2d().unwrap(), &sc.noise, &xs).is_none());
+}
+
+/// On the whole valley (both wells, x = 0 in between) the homogenised level is symmetric, its
+/// x_ss is the root of A near the FP's mean, and L_eff is ∝ −Δ_S ln p with minimum 0.
+#[test]
+fn homogenised_summary_and_effective_loss_on_the_whole_valley() {
+    let (valley, noise) = setup(0.001, 0.002);
+    let xs = quad::cell_centres(-1.6, 1.6, 1601);
+    let p = hom::marginal_x_homogenised(&valley, &noise, &xs).unwrap();
+    let n = xs.len();
+    for i in 0..n / 2 {
+        assert!(
+            (p[i] - p[n - 1 - i]).abs() < 1e-9 * p[i].max(1.0),
+            "not even at {}",
+            xs[i]
+        );
+    }
+    let s = hom::summarize_homogenised(&valley, &noise, &xs).unwrap();
+    eprintln!("whole valley, Δ_S = 0.002: {s:?}");
+    // FP on one well (extrapolated, above): mean 0.84878, sd 0.01789, skewness −0.380.
+    assert!((s.mean - 0.8488).abs() < 5e-4, "{s:?}");
+    assert!((s.std / 0.01789 - 1.0).abs() < 0.05, "{s:?}");
+    assert!((s.skewness + 0.38).abs() < 0.05, "{s:?}");
+    assert!((s.x_ss - s.mean).abs() < 0.005, "{s:?}");
+    let l_eff = hom::l_eff_homogenised(&valley, &noise, &xs).unwrap();
+    let min = l_eff.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(min.abs() < 1e-15);
+    let dx = quad::uniform_spacing(&xs);
+    let z: f64 = l_eff.iter().map(|l| (-l / 0.002).exp()).sum::<f64>() * dx;
+    for (l, pi) in l_eff.iter().zip(&p) {
+        assert!(((-l / 0.002).exp() / z - pi).abs() < 1e-9 * pi.max(1.0));
+    }
+    // Below Δ_S* = 0.0005 there is no flat solution: x_ss = 0.
+    let (valley, noise) = setup(0.001, 0.0003);
+    assert_eq!(hom::x_ss_homogenised(&valley, &noise, 1.6), 0.0);
+}

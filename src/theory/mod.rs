@@ -44,6 +44,21 @@ pub const DEFAULT_X_CELLS: usize = 801;
 /// Largest `[theory] x_cells` accepted.
 pub const MAX_X_CELLS: usize = 100_000;
 
+/// `[theory] level`: which levels of the theory are computed (each gives its own x-marginal).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TheoryLevel {
+    /// Eqs. (11)–(14) as printed ([`paper`]).
+    Paper,
+    /// Numerically exact adiabatic elimination ([`reduced`]).
+    Reduced,
+    /// Second-order homogenisation with the κ3/κ4 correction ([`homogenised`]; Hessian noise, γ = 2).
+    Homogenised,
+    /// Every level that applies to the scenario.
+    #[default]
+    All,
+}
+
 /// `[theory]` (SPEC §6); an empty table runs the theory with defaults.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +75,9 @@ pub struct TheoryConfig {
     /// Cells of the summary's x-grid on [−x_max, x_max]; default [`DEFAULT_X_CELLS`].
     #[serde(default)]
     pub x_cells: Option<usize>,
+    /// Which levels to compute; default [`TheoryLevel::All`].
+    #[serde(default)]
+    pub level: TheoryLevel,
 }
 
 impl TheoryConfig {
@@ -87,6 +105,15 @@ impl TheoryConfig {
                 format!("must be in 3..={MAX_X_CELLS}, got {cells}"),
             ));
         }
+        if self.level == TheoryLevel::Homogenised
+            && (scenario.valley2d().is_none()
+                || homogenised::delta_s_power2(&scenario.noise).is_none())
+        {
+            return Err(Invalid::new(
+                format!("{key}.level"),
+                "\"homogenised\" needs the 2-D valley with Hessian noise of power 2 and σ > 0 (use \"all\" to skip it where it does not apply)",
+            ));
+        }
         if let Some(valley) = scenario.valley2d() {
             let cfg = self.with_fp_domain(scenario.fokker_planck.as_ref());
             let x_max = cfg.x_max();
@@ -111,6 +138,11 @@ impl TheoryConfig {
             cfg.y_range.get_or_insert([fp.y.min, fp.y.max]);
         }
         cfg
+    }
+
+    /// Whether `level` is computed under this configuration (`All` computes every level).
+    pub fn computes(&self, level: TheoryLevel) -> bool {
+        self.level == TheoryLevel::All || self.level == level
     }
 
     /// The x half-width in use.
