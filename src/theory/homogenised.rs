@@ -210,6 +210,72 @@ pub fn delta_s_power2(noise: &Noise) -> Option<f64> {
 /// A(x), B(x), C_3(x), C_4(x) of the homogenised slow variable at x (module docs, steps 1–3);
 /// `None` where λ(x) ≤ 0 or a moment up to y⁸ of the frozen law does not exist.
 pub fn coefficients(valley: &Valley2d, delta_s: f64, x: f64) -> Option<HomogenisedCoefficients> {
+    coefficients_at(valley, delta_s, None, x)
+}
+
+/// The frozen-x drift and diffusion of the slow variable of the SGD map
+/// θ' = θ − η∇L + √(2ηΔ_S) H ξ (per unit time t = nη): y' = αy + sU, α = 1 − ηλ, s² = 2ηΔ_S,
+/// U = λ'y ξ1 + λ ξ2, and φ = x + c_d(y² − m_d) with c_d = −λ'/(4 a_d),
+/// a_d = λ − ηλ²/2 − Δ_Sλ'², which makes E[Δφ | y] independent of y.
+/// Returns (A_d, B_d, m_d); `None` when the chain has no stationary fourth moment.
+pub fn discrete_frozen(
+    valley: &Valley2d,
+    delta_s: f64,
+    eta: f64,
+    x: f64,
+) -> Option<(f64, f64, f64)> {
+    let ds = delta_s;
+    let (lam, lam1, lam2) = (
+        valley.lambda_at(x),
+        valley.lambda_d1(x),
+        valley.lambda_d2(x),
+    );
+    let e = valley.epsilon * valley.lambda0();
+    let alpha = 1.0 - eta * lam;
+    let s2 = 2.0 * eta * ds;
+    let (l1sq, lsq) = (lam1 * lam1, lam * lam);
+    let den2 = 1.0 - alpha * alpha - s2 * l1sq;
+    let den4 = 1.0 - alpha.powi(4) - 6.0 * alpha * alpha * s2 * l1sq - 3.0 * s2 * s2 * l1sq * l1sq;
+    if den2.is_nan() || den2 <= 0.0 || den4.is_nan() || den4 <= 0.0 {
+        return None;
+    }
+    let m = s2 * lsq / den2;
+    let m4 = (6.0 * m * (alpha * alpha + s2 * l1sq) * s2 * lsq + 3.0 * s2 * s2 * lsq * lsq) / den4;
+    let c = -lam1 / (4.0 * den2 / (2.0 * eta));
+    let mean = |p: [f64; 3]| p[0] + p[1] * m + p[2] * m4;
+    // Var(Δφ | y)/(2η) = Δ_S[V² + 4αc λ'y²(H11 + λ) + 4α²c² y²(λ'²y² + λ²) + 2c²s²(λ'²y² + λ²)²],
+    // V² = H11² + λ'²y², as polynomials in y (coefficients of 1, y², y⁴).
+    let h11_sq = [e * e, e * lam2 + l1sq, 0.25 * lam2 * lam2];
+    let cross = [
+        0.0,
+        4.0 * alpha * c * lam1 * (lam + e),
+        4.0 * alpha * c * lam1 * 0.5 * lam2,
+    ];
+    let quad = [
+        0.0,
+        4.0 * alpha * alpha * c * c * lsq,
+        4.0 * alpha * alpha * c * c * l1sq,
+    ];
+    let fourth = [
+        2.0 * c * c * s2 * lsq * lsq,
+        2.0 * c * c * s2 * 2.0 * l1sq * lsq,
+        2.0 * c * c * s2 * l1sq * l1sq,
+    ];
+    let b = ds * (mean(h11_sq) + mean(cross) + mean(quad) + mean(fourth));
+    let a = -e * x - 0.5 * lam1 * m;
+    [a, b, m].iter().all(|v| v.is_finite()).then_some((a, b, m))
+}
+
+/// [`coefficients`] for the SGD map with learning rate η (`discrete_eta`): the frozen drift and
+/// diffusion are the map's ([`discrete_frozen`]); the x-derivative corrections of A and B and
+/// the cumulant rates C_3, C_4 stay those of the continuum (their η-dependence is O(ηλ) of a
+/// correction).
+pub fn coefficients_at(
+    valley: &Valley2d,
+    delta_s: f64,
+    discrete_eta: Option<f64>,
+    x: f64,
+) -> Option<HomogenisedCoefficients> {
     let ds = delta_s;
     let l = lambda_derivatives(valley, x);
     let (lam, lam1, lam2) = (l[0], l[1], l[2]);
@@ -269,15 +335,23 @@ pub fn coefficients(valley: &Valley2d, delta_s: f64, x: f64) -> Option<Homogenis
         0.0,
         0.0,
     ];
-    let [_, ell3, ell4] = law.cumulant_rates(kappa, &s);
+    let [ell2, ell3, ell4] = law.cumulant_rates(kappa, &s);
 
+    let (mut drift, mut diffusion) = (law.mean(&drift), law.mean(&qv));
+    let drift_leading = -e * x - 0.5 * lam1 * m;
+    if let Some(eta) = discrete_eta {
+        // Replace the frozen parts (−ελ0x − ½λ'm and ℓ2 = ½⟨S⟩) by the map's.
+        let (a_d, b_d, _) = discrete_frozen(valley, ds, eta, x)?;
+        drift += a_d - drift_leading;
+        diffusion += b_d - ell2;
+    }
     let out = HomogenisedCoefficients {
-        drift: law.mean(&drift),
-        diffusion: law.mean(&qv),
+        drift,
+        diffusion,
         c3: ell3,
         c4: ell4,
         mean_y2: m,
-        drift_leading: -e * x - 0.5 * lam1 * m,
+        drift_leading,
         diffusion_leading: law.mean(&d11),
     };
     [out.drift, out.diffusion, out.c3, out.c4]
@@ -311,10 +385,10 @@ fn derivatives(f: &[f64; 7], h: f64) -> [f64; 4] {
     ]
 }
 
-fn local(valley: &Valley2d, delta_s: f64, x: f64) -> Option<Local> {
+fn local(valley: &Valley2d, delta_s: f64, eta: Option<f64>, x: f64) -> Option<Local> {
     let mut vals = [[0.0; 7]; 4];
     for j in 0..7 {
-        let c = coefficients(valley, delta_s, x + (j as f64 - 3.0) * FD_STEP)?;
+        let c = coefficients_at(valley, delta_s, eta, x + (j as f64 - 3.0) * FD_STEP)?;
         for (row, v) in vals.iter_mut().zip([c.drift, c.diffusion, c.c3, c.c4]) {
             row[j] = v;
         }
@@ -370,13 +444,13 @@ impl HomogenisedProfile {
 }
 
 /// ∫₀^x A/B by composite Simpson with [`ANCHOR_PANELS`] panels.
-fn integral_from_zero(valley: &Valley2d, delta_s: f64, x: f64) -> Option<f64> {
+fn integral_from_zero(valley: &Valley2d, delta_s: f64, eta: Option<f64>, x: f64) -> Option<f64> {
     let n = ANCHOR_PANELS;
     let h = x / n as f64;
     let mut acc = 0.0;
     for k in 0..=2 * n {
         let xi = 0.5 * h * k as f64;
-        let c = coefficients(valley, delta_s, xi)?;
+        let c = coefficients_at(valley, delta_s, eta, xi)?;
         let w = if k == 0 || k == 2 * n {
             1.0
         } else if k % 2 == 1 {
@@ -389,14 +463,25 @@ fn integral_from_zero(valley: &Valley2d, delta_s: f64, x: f64) -> Option<f64> {
     Some(acc * h / 6.0)
 }
 
-/// The homogenised ln p_0 and h on the uniform points `xs` (cell centres); `None` when the level
+/// Δ_S and, for `discrete_time`, the noise's learning rate η (Hessian noise of power 2 only).
+fn time_model(noise: &Noise, discrete_time: bool) -> Option<(f64, Option<f64>)> {
+    let ds = delta_s_power2(noise)?;
+    match *noise {
+        Noise::Hessian { eta, .. } if discrete_time => Some((ds, Some(eta))),
+        _ => Some((ds, None)),
+    }
+}
+
+/// The homogenised ln p_0 and h on the uniform points `xs` (cell centres), of the continuum
+/// (Eq. 10) or, with `discrete_time`, of the SGD map with the noise's η; `None` when the level
 /// does not apply (not Hessian noise of power 2, λ ≤ 0, a missing moment, or B ≤ 0).
 pub fn homogenised_profile(
     valley: &Valley2d,
     noise: &Noise,
     xs: &[f64],
+    discrete_time: bool,
 ) -> Option<HomogenisedProfile> {
-    let ds = delta_s_power2(noise)?;
+    let (ds, eta) = time_model(noise, discrete_time)?;
     let n = xs.len();
     if n == 0 {
         return Some(HomogenisedProfile {
@@ -409,11 +494,11 @@ pub fn homogenised_profile(
     points.extend(xs.windows(2).map(|w| 0.5 * (w[0] + w[1])));
     let values: Vec<Local> = points
         .par_iter()
-        .map(|&x| local(valley, ds, x))
+        .map(|&x| local(valley, ds, eta, x))
         .collect::<Option<Vec<_>>>()?;
     let (nodes, mids) = values.split_at(n);
     let anchor = quad::nearest_to_zero(xs);
-    let phi0 = integral_from_zero(valley, ds, xs[anchor])?;
+    let phi0 = integral_from_zero(valley, ds, eta, xs[anchor])?;
     let cumulative = |g: &dyn Fn(&Local) -> f64, start: f64| -> Vec<f64> {
         let mut phi = vec![0.0; n];
         phi[anchor] = start;
@@ -441,7 +526,18 @@ pub fn homogenised_profile(
 /// The x-marginal of the homogenised level on the uniform points `xs` (cell centres),
 /// normalised Σ p·dx = 1, on the unbounded y-line; `None` when the level does not apply.
 pub fn marginal_x_homogenised(valley: &Valley2d, noise: &Noise, xs: &[f64]) -> Option<Vec<f64>> {
-    let prof = homogenised_profile(valley, noise, xs)?;
+    marginal_x_homogenised_with(valley, noise, xs, false)
+}
+
+/// [`marginal_x_homogenised`] of the continuum, or with `discrete_time` of the SGD map with the
+/// noise's η (`[theory] discrete_time`).
+pub fn marginal_x_homogenised_with(
+    valley: &Valley2d,
+    noise: &Noise,
+    xs: &[f64],
+    discrete_time: bool,
+) -> Option<Vec<f64>> {
+    let prof = homogenised_profile(valley, noise, xs, discrete_time)?;
     Some(quad::normalise_log_density(xs, &prof.log_p()))
 }
 
@@ -452,15 +548,25 @@ pub fn marginal_x_homogenised_second_order(
     noise: &Noise,
     xs: &[f64],
 ) -> Option<Vec<f64>> {
-    let prof = homogenised_profile(valley, noise, xs)?;
+    let prof = homogenised_profile(valley, noise, xs, false)?;
     Some(quad::normalise_log_density(xs, &prof.log_p0))
 }
 
 /// The effective loss of the homogenised level, L_eff(x) = −Δ_S ln p(x), shifted to 0 at its
 /// minimum over the points (the stationary density is ∝ exp(−L_eff/Δ_S)).
 pub fn l_eff_homogenised(valley: &Valley2d, noise: &Noise, xs: &[f64]) -> Option<Vec<f64>> {
+    l_eff_homogenised_with(valley, noise, xs, false)
+}
+
+/// [`l_eff_homogenised`] of the continuum or (`discrete_time`) of the SGD map.
+pub fn l_eff_homogenised_with(
+    valley: &Valley2d,
+    noise: &Noise,
+    xs: &[f64],
+    discrete_time: bool,
+) -> Option<Vec<f64>> {
     let ds = delta_s_power2(noise)?;
-    let log_p = homogenised_profile(valley, noise, xs)?.log_p();
+    let log_p = homogenised_profile(valley, noise, xs, discrete_time)?.log_p();
     let max = log_p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     Some(log_p.iter().map(|l| -ds * (l - max)).collect())
 }
@@ -498,10 +604,20 @@ const X_SS_SCAN: usize = 2048;
 /// The smallest stable positive root of A(x) on (0, x_max] (A changes sign from + to −); 0 if
 /// there is none or the level does not apply.
 pub fn x_ss_homogenised(valley: &Valley2d, noise: &Noise, x_max: f64) -> f64 {
-    let Some(ds) = delta_s_power2(noise) else {
+    x_ss_homogenised_with(valley, noise, x_max, false)
+}
+
+/// [`x_ss_homogenised`] of the continuum or (`discrete_time`) of the SGD map.
+pub fn x_ss_homogenised_with(
+    valley: &Valley2d,
+    noise: &Noise,
+    x_max: f64,
+    discrete_time: bool,
+) -> f64 {
+    let Some((ds, eta)) = time_model(noise, discrete_time) else {
         return 0.0;
     };
-    let drift = |x: f64| coefficients(valley, ds, x).map(|c| c.drift);
+    let drift = |x: f64| coefficients_at(valley, ds, eta, x).map(|c| c.drift);
     let mut prev: Option<(f64, f64)> = None;
     for k in 1..=X_SS_SCAN {
         let x = x_max * k as f64 / X_SS_SCAN as f64;
@@ -532,14 +648,24 @@ pub fn summarize_homogenised(
     noise: &Noise,
     xs: &[f64],
 ) -> Option<HomogenisedSummary> {
-    let p = marginal_x_homogenised(valley, noise, xs)?;
+    summarize_homogenised_with(valley, noise, xs, false)
+}
+
+/// [`summarize_homogenised`] of the continuum or (`discrete_time`) of the SGD map.
+pub fn summarize_homogenised_with(
+    valley: &Valley2d,
+    noise: &Noise,
+    xs: &[f64],
+    discrete_time: bool,
+) -> Option<HomogenisedSummary> {
+    let p = marginal_x_homogenised_with(valley, noise, xs, discrete_time)?;
     let (mean, std, skewness) = abs_x_statistics(xs, &p);
     let x_max = xs.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     Some(HomogenisedSummary {
         mean,
         std,
         skewness,
-        x_ss: x_ss_homogenised(valley, noise, x_max),
+        x_ss: x_ss_homogenised_with(valley, noise, x_max, discrete_time),
     })
 }
 

@@ -26,8 +26,9 @@ use crate::scenario::{Check, FokkerPlanckConfig, Invalid, Scenario, check_positi
 
 pub use conditional::{ConditionalMoments, YLaw, conditional_moments, conditional_moments_with};
 pub use homogenised::{
-    HomogenisedSummary, l_eff_homogenised, marginal_x_homogenised, summarize_homogenised,
-    x_ss_homogenised,
+    HomogenisedSummary, l_eff_homogenised, l_eff_homogenised_with, marginal_x_homogenised,
+    marginal_x_homogenised_with, summarize_homogenised, summarize_homogenised_with,
+    x_ss_homogenised, x_ss_homogenised_with,
 };
 pub use nd::{flatness_geometric, flatness_weighted, l_sgd_flat, noise_weights};
 pub use paper::{
@@ -78,6 +79,10 @@ pub struct TheoryConfig {
     /// Which levels to compute; default [`TheoryLevel::All`].
     #[serde(default)]
     pub level: TheoryLevel,
+    /// The homogenised level of the SGD map with the noise's η (discrete-time fast statistics,
+    /// e.g. ⟨y²⟩ = Δ_Sλ/(1 − ηλ/2) for λ' = 0) instead of the continuum Eq. (10).
+    #[serde(default)]
+    pub discrete_time: bool,
 }
 
 impl TheoryConfig {
