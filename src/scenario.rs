@@ -288,6 +288,10 @@ pub struct FokkerPlanckConfig {
     /// Discretisation of the cross-diffusion terms.
     #[serde(default)]
     pub cross_diffusion: CrossDiffusionScheme,
+    /// Solve the modified equation of the SGD map with the noise's η (Hessian noise):
+    /// D → Δ_S |H|^γ (I − ηH/2)⁻¹ (`fp::operator::discrete_time_diffusion`).
+    #[serde(default)]
+    pub discrete_time: bool,
 }
 
 impl FokkerPlanckConfig {
@@ -302,6 +306,7 @@ impl FokkerPlanckConfig {
             initial: None,
             snapshots: Vec::new(),
             cross_diffusion: CrossDiffusionScheme::Central,
+            discrete_time: false,
         }
     }
 }

@@ -210,7 +210,11 @@ pub fn run(
         progress,
         format!("Fokker–Planck: assembling {} x {} cells", grid.nx, grid.ny),
     );
-    let a = operator::assemble(&grid, valley, noise, cfg.cross_diffusion);
+    let discrete_eta = match *noise {
+        Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
+        _ => None,
+    };
+    let a = operator::assemble_with(&grid, valley, noise, cfg.cross_diffusion, discrete_eta);
     let mut steady = None;
     let mut solve_seconds = None;
     if cfg.steady {
