@@ -6,6 +6,7 @@ pub mod grid;
 pub mod nested;
 pub mod operator;
 pub mod passage;
+pub mod spectrum;
 pub mod steady;
 pub mod transient;
 
