@@ -23,7 +23,10 @@ const KRYLOV_EXTRA: usize = 20;
 /// Explicit restarts of the Arnoldi process at most.
 const MAX_RESTARTS: usize = 20;
 /// A Ritz value has converged when its residual |h_{m+1,m} s_m| is below this times |ν_max|.
-const RITZ_TOLERANCE: f64 = 1e-12;
+const RITZ_TOLERANCE: f64 = 1e-10;
+
+/// A Ritz value with Im μ below −this · max(|Re μ|, σ) is the second member of a conjugate pair.
+const CONJUGATE_TOLERANCE: f64 = 1e-9;
 
 /// The generator as a CSR matrix, A[k, l] = rate from cell l to cell k (cell k = i·ny + j).
 pub fn to_csr(a: &Stencil9) -> CsMat<f64> {
@@ -56,7 +59,7 @@ pub fn write_matrix_market(a: &Stencil9, path: &Path) -> io::Result<()> {
 pub struct RelaxationRate {
     /// −Re μ: the decay rate of the mode.
     pub rate: f64,
-    /// Im μ (0 for a real eigenvalue; complex pairs appear once with frequency > 0).
+    /// Im μ ≥ 0 (0 for a real eigenvalue; a complex-conjugate pair appears once).
     pub frequency: f64,
     /// Residual of the Ritz pair relative to the largest |ν| (convergence check).
     pub residual: f64,
@@ -79,9 +82,28 @@ pub fn default_shift(a: &Stencil9) -> f64 {
     1e-6 * a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()))
 }
 
+/// Whether A commutes with the reflection x → −x of the grid (cell (i, j) ↔ (nx − 1 − i, j)),
+/// as the valley's generator does on a symmetric x-domain.
+pub fn is_reflection_symmetric(a: &Stencil9) -> bool {
+    let g = a.grid;
+    let scale = a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()));
+    (0..g.nx).all(|i| {
+        (0..g.ny).all(|j| {
+            let (row, mirror) = (&a.coef[g.index(i, j)], &a.coef[g.index(g.nx - 1 - i, j)]);
+            OFFSETS.iter().enumerate().all(|(s, &(di, dj))| {
+                (row[s] - mirror[super::operator::slot(-di, dj)]).abs() <= 1e-12 * scale
+            })
+        })
+    })
+}
+
 /// The `k` slowest non-zero relaxation modes of A (rates ascending), by shift-invert Arnoldi
 /// with shift σ = `shift` (> 0; modes with rates near σ converge fastest) and one
 /// nested-dissection factorisation of I − A/σ.
+///
+/// When A commutes with the reflection x → −x (the valley on a symmetric domain) the even and
+/// odd sectors are searched separately: above Δ_S* every intra-well mode comes as an
+/// even/odd pair split only by the hopping rate, which one Krylov sequence cannot resolve.
 pub fn relaxation_rates(
     a: &Stencil9,
     k: usize,
@@ -90,11 +112,10 @@ pub fn relaxation_rates(
     let g = a.grid;
     let n = g.len();
     let want = (k + 1).min(n);
-    let m = (KRYLOV_PER_RATE * want + KRYLOV_EXTRA).min(n);
     let nd = NestedDissection::new(g.nx, g.ny, None);
     let factor = nd.factorize(&a.shifted_identity(1.0 / shift))?;
-    // Start: a smooth, non-symmetric vector (excites modes of either parity).
-    let mut start: Vec<f64> = (0..n)
+    // Start: a smooth vector without symmetry (excites modes of either parity).
+    let start: Vec<f64> = (0..n)
         .map(|c| {
             let (i, j) = ((c / g.ny) as f64, (c % g.ny) as f64);
             1.0 + 0.3 * (0.37 * i + 0.11).sin()
@@ -102,11 +123,51 @@ pub fn relaxation_rates(
                 + 0.1 * (0.017 * c as f64).sin()
         })
         .collect();
+    let mut all = if is_reflection_symmetric(a) {
+        let mirror = |c: usize| g.index(g.nx - 1 - c / g.ny, c % g.ny);
+        let mut out = Vec::new();
+        for sign in [1.0, -1.0] {
+            // Solve, then project onto the sector (round-off would leak the other one in).
+            let apply = |v: &mut [f64]| {
+                factor.solve_in_place(v);
+                let w: Vec<f64> = (0..n).map(|c| 0.5 * (v[c] + sign * v[mirror(c)])).collect();
+                v.copy_from_slice(&w);
+            };
+            let v: Vec<f64> = (0..n).map(|c| start[c] + sign * start[mirror(c)]).collect();
+            out.extend(sector_rates(&v, want, shift, apply)?);
+        }
+        out
+    } else {
+        sector_rates(&start, want, shift, |v: &mut [f64]| {
+            factor.solve_in_place(v)
+        })?
+    };
+    // Drop the stationary mode (the rate nearest 0).
+    all.sort_by(|p, q| p.rate.abs().total_cmp(&q.rate.abs()));
+    if !all.is_empty() {
+        all.remove(0);
+    }
+    all.sort_by(|p, q| p.rate.total_cmp(&q.rate));
+    all.truncate(k);
+    Ok(all)
+}
+
+/// Shift-invert Arnoldi with explicit restarts from `start`: the `want` Ritz values of largest
+/// |ν|, as rates (complex-conjugate pairs once).
+fn sector_rates(
+    start: &[f64],
+    want: usize,
+    shift: f64,
+    solve: impl Fn(&mut [f64]),
+) -> Result<Vec<RelaxationRate>, SpectrumError> {
+    let n = start.len();
+    let m = (KRYLOV_PER_RATE * want + KRYLOV_EXTRA).min(n);
+    let mut start = start.to_vec();
     let mut best = Vec::new();
     for _ in 0..=MAX_RESTARTS {
         let norm = dot(&start, &start).sqrt();
         start.iter_mut().for_each(|v| *v /= norm);
-        let (basis, h, h_next) = arnoldi(&start, m, |v| factor.solve_in_place(v));
+        let (basis, h, h_next) = arnoldi(&start, m, &solve);
         let steps = h.len();
         let hm = Mat::<f64>::from_fn(steps, steps, |r, c| h[r][c]);
         let eig = hm.eigen().map_err(|_| SpectrumError::Dense)?;
@@ -118,7 +179,7 @@ pub fn relaxation_rates(
         };
         order.sort_by(|&p, &q| abs(q).total_cmp(&abs(p)));
         let nu_max = abs(order[0]).max(f64::MIN_POSITIVE);
-        let chosen: Vec<usize> = order.into_iter().take(want).collect();
+        let chosen: Vec<usize> = order.into_iter().take(want.min(steps)).collect();
         let mut converged = true;
         best = chosen
             .iter()
@@ -134,7 +195,7 @@ pub fn relaxation_rates(
                 let (inv_re, inv_im) = (z.re * inv_abs2, -z.im * inv_abs2);
                 RelaxationRate {
                     rate: -shift * (1.0 - inv_re),
-                    frequency: (shift * inv_im).abs(),
+                    frequency: shift * inv_im,
                     residual,
                 }
             })
@@ -151,26 +212,9 @@ pub fn relaxation_rates(
             }
         }
     }
-    // Drop the stationary mode (the rate nearest 0) and complex-conjugate duplicates.
-    best.sort_by(|p, q| p.rate.abs().total_cmp(&q.rate.abs()));
-    if !best.is_empty() {
-        best.remove(0);
-    }
-    let mut out: Vec<RelaxationRate> = Vec::new();
-    for r in best {
-        let dup = r.frequency > 0.0
-            && out.iter().any(|o| {
-                (o.rate - r.rate).abs() <= 1e-9 * r.rate.abs()
-                    && (o.frequency - r.frequency).abs()
-                        <= 1e-9 * r.frequency.abs().max(r.rate.abs())
-            });
-        if !dup {
-            out.push(r);
-        }
-    }
-    out.sort_by(|p, q| p.rate.total_cmp(&q.rate));
-    out.truncate(k);
-    Ok(out)
+    // Complex-conjugate pairs: keep the member with positive frequency.
+    best.retain(|r| r.frequency >= -CONJUGATE_TOLERANCE * r.rate.abs().max(shift));
+    Ok(best)
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -183,7 +227,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn arnoldi(
     start: &[f64],
     m: usize,
-    apply: impl Fn(&mut [f64]),
+    apply: &impl Fn(&mut [f64]),
 ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
     let mut basis = vec![start.to_vec()];
     let mut h = vec![vec![0.0; m]; m + 1];
