@@ -4,12 +4,13 @@
 //!
 //! Run with `cargo test --release --test fp_spectrum -- --nocapture` to see the numbers.
 
+use flatscape::config::AxisConfig;
+use flatscape::fp::CrossDiffusionScheme;
 use flatscape::fp::nested::NestedDissection;
 use flatscape::fp::operator::{Stencil9, slot};
 use flatscape::fp::{grid::Grid, operator, passage, spectrum, steady};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
-use flatscape::scenario::{AxisConfig, CrossDiffusionScheme};
 
 fn grid(x: f64, y: f64, nx: usize, ny: usize) -> Grid {
     Grid::new(
@@ -177,9 +178,9 @@ fn first_rate_is_the_inverse_mean_first_passage_time_to_the_barrier() {
             .unwrap();
         let x_ss = g.x(i_ss);
         let (half, tau_odd) = passage_time_odd(&a);
-        let t_odd = passage::interpolate(&half, &tau_odd, x_ss, 0.0);
+        let t_odd = passage::interpolate(&half, &tau_odd, x_ss, 0.0).unwrap();
         let tau_cells = passage::mean_first_passage(&a, |k| g.x(k / g.ny) < 0.0).unwrap();
-        let t_cells = passage::interpolate(&g, &tau_cells, x_ss, 0.0);
+        let t_cells = passage::interpolate(&g, &tau_cells, x_ss, 0.0).unwrap();
         let (l1, l2) = (rates[0].rate, rates[1].rate);
         eprintln!(
             "nx = {nx}: λ1 = {l1:.4e}, λ2 = {l2:.4e}; x_ss = {x_ss:.3}; τ(x_ss → 0) = {t_odd:.4e}: λ1 τ = {:.5}; cells x < 0 absorbing: τ = {t_cells:.4e}, λ1 τ = {:.3}",

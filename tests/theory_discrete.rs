@@ -6,11 +6,12 @@
 
 use std::path::Path;
 
-use flatscape::fp;
+use flatscape::config::{AxisConfig, NoProgress};
+use flatscape::fp::{self, FokkerPlanckConfig, FpPlan};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
 use flatscape::sampler;
-use flatscape::scenario::{AxisConfig, FokkerPlanckConfig, Scenario};
+use flatscape::scenario::Scenario;
 use flatscape::theory::{homogenised as hom, quad};
 
 /// SGD walkers (random-shift rule, Eq. 7) on the paper's valley at learning rate η and noise
@@ -38,11 +39,11 @@ start = [0.85, 0.0]
 "#,
         sigma = delta_s / eta
     );
-    Scenario::from_str_at(&src, Path::new("sgd-eta.toml")).unwrap()
+    Scenario::from_toml_str(&src, Path::new("sgd-eta.toml")).unwrap()
 }
 
-fn run(sc: &Scenario) -> sampler::SamplerResult {
-    sampler::run(sc, sc.sampler.as_ref().unwrap(), None, false).unwrap()
+fn run(sc: &Scenario) -> sampler::SamplerRun {
+    sampler::run(sc.sampler().unwrap(), None, &NoProgress).unwrap()
 }
 
 /// On a quadratic valley (λ constant) the y-chain is linear: y' = (1 − ηλ)y + η√(2σ)λξ, whose
@@ -92,7 +93,8 @@ fn fp_mean(noise: &Noise, discrete_time: bool) -> f64 {
         },
     );
     cfg.discrete_time = discrete_time;
-    let res = fp::run(&Valley2d::paper(), noise, &cfg, false).unwrap();
+    let plan = FpPlan::new(Valley2d::paper(), noise.clone(), cfg).unwrap();
+    let res = fp::solve(&plan, &NoProgress).unwrap();
     let p = res.grid.marginal_x(&res.density);
     hom::abs_x_statistics(&res.grid.xs(), &p).0
 }

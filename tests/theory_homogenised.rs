@@ -3,10 +3,10 @@
 //!
 //! Run with `cargo test --release --test theory_homogenised -- --nocapture` to see the tables.
 
-use flatscape::fp;
+use flatscape::config::{AxisConfig, NoProgress};
+use flatscape::fp::{self, FokkerPlanckConfig, FpPlan};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
-use flatscape::scenario::{AxisConfig, FokkerPlanckConfig};
 use flatscape::theory::{self, homogenised as hom, quad};
 
 /// Finest FP grid: x-cells at Δ_S = 0.002 (scaled by √(0.002/Δ_S): at fixed y the x-flow is
@@ -71,7 +71,8 @@ fn fp_marginal(
             cells: ny,
         },
     );
-    let res = fp::run(valley, noise, &cfg, false).unwrap();
+    let plan = FpPlan::new(valley.clone(), noise.clone(), cfg).unwrap();
+    let res = fp::solve(&plan, &NoProgress).unwrap();
     (res.grid.marginal_x(&res.density), res.grid)
 }
 
@@ -92,7 +93,7 @@ fn converged_fp(
     let dx = coarse.dx;
     let xs = coarse.xs();
     let (p_x1, p_x2) = (restrict(&p_x1, 2), restrict(&p_x2, 4));
-    let l1 = |a: &[f64], b: &[f64]| theory::l1_distance(a, b, dx);
+    let l1 = |a: &[f64], b: &[f64]| flatscape::study::l1_distance(a, b, dx);
     let (dx01, dx12) = (l1(&p_c, &p_x1), l1(&p_x1, &p_x2));
     let (dy01, dy12) = (l1(&p_y0, &p_y1), l1(&p_y1, &p_c));
     let order_x = (dx01 / dx12).log2();
@@ -171,7 +172,7 @@ fn compare(epsilon: f64, delta_s: f64) -> Comparison {
     let nx = 4 * (NX_AT_0_002 * (0.002 / delta_s).sqrt() / 4.0).round() as usize;
     let fp = converged_fp(&valley, &noise, x, y_half, nx);
     let (_, sd_fp, _) = hom::abs_x_statistics(&fp.xs, &fp.p);
-    let l1 = |p: &[f64]| theory::l1_distance(&fp.p, p, fp.dx);
+    let l1 = |p: &[f64]| flatscape::study::l1_distance(&fp.p, p, fp.dx);
     let p_h = hom::marginal_x_homogenised(&valley, &noise, &fp.xs).unwrap();
     let p_2 = hom::marginal_x_homogenised_second_order(&valley, &noise, &fp.xs).unwrap();
     let p_r = theory::marginal_x_reduced(&valley, &noise, &fp.xs, (-y_half, y_half));
@@ -283,11 +284,11 @@ fn theory_level_key_is_parsed_and_validated() {
         let src = format!(
             "name = \"t\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]\n[noise]\n{noise}\n[theory]\n{theory}"
         );
-        Scenario::from_str_at(&src, Path::new("t.toml"))
+        Scenario::from_toml_str(&src, Path::new("t.toml"))
     };
     let hessian = "kind = \"hessian\"\neta = 0.01\nsigma = 0.2";
     let constant = "kind = \"anisotropic\"\ndelta = 0.01\nkappa = 5.0";
-    let level = |sc: Scenario| sc.theory.unwrap().level;
+    let level = |sc: Scenario| sc.theory().unwrap().config().level;
     assert_eq!(level(load(hessian, "").unwrap()), TheoryLevel::All);
     for (text, want) in [
         ("paper", TheoryLevel::Paper),
@@ -302,11 +303,27 @@ fn theory_level_key_is_parsed_and_validated() {
     let err = load(constant, "level = \"homogenised\"\n").unwrap_err();
     assert_eq!(err.key.as_deref(), Some("theory.level"), "{err}");
     // "all" skips the homogenised level where it does not apply.
+    let err = load(constant, "discrete_time = true\n").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("theory.discrete_time"), "{err}");
     let sc = load(constant, "").unwrap();
-    let cfg = sc.theory.clone().unwrap();
+    let cfg = sc.theory().unwrap().config();
     assert!(cfg.computes(TheoryLevel::Homogenised) && cfg.computes(TheoryLevel::Paper));
     let xs = quad::cell_centres(-1.6, 1.6, 101);
-    assert!(hom::marginal_x_homogenised(sc.valley2d().unwrap(), &sc.noise, &xs).is_none());
+    assert!(hom::marginal_x_homogenised(sc.valley2d().unwrap(), sc.noise(), &xs).is_none());
+    let sol = flatscape::theory::solve(sc.theory().unwrap(), None);
+    assert!(sol.marginal_homogenised.is_none() && sol.summary.homogenised.is_none());
+    // With Hessian noise `theory::solve` gives the level's marginal, L_eff and summary.
+    let sc = load(hessian, "x_cells = 401\n").unwrap();
+    let sol = flatscape::theory::solve(sc.theory().unwrap(), None);
+    let s = sol.summary.homogenised.unwrap();
+    assert!(
+        (s.mean - 0.8488).abs() < 2e-3 && sol.l_eff_homogenised.is_some(),
+        "{s:?}"
+    );
+    let json = serde_json::to_value(&sol.summary).unwrap();
+    for k in ["mean", "std", "skewness", "x_ss"] {
+        assert!(json["homogenised"][k].is_number(), "{k}");
+    }
 }
 
 /// On the whole valley (both wells, x = 0 in between) the homogenised level is symmetric, its

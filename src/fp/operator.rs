@@ -1,4 +1,4 @@
-//! Finite-volume discretisation of the FP generator (Eq. 10, SPEC §2): dP/dt = A P.
+//! Finite-volume discretisation of the FP generator (Eq. 10, docs/reference.md §2.2): dP/dt = A P.
 //!
 //! Flux J_x = −P ∂xL − ∂x(D11 P) − ∂y(D12 P), J_y likewise, no flux through the boundary.
 //!
@@ -24,9 +24,9 @@
 //! sees the map's ⟨y²⟩.
 
 use super::grid::Grid;
+use crate::fp::config::CrossDiffusionScheme;
 use crate::landscape::Valley2d;
 use crate::noise::{Mat2, Noise};
-use crate::scenario::CrossDiffusionScheme;
 
 /// Offsets (di, dj) of the 9-point stencil, in slot order s = 3·(di+1) + (dj+1).
 pub const OFFSETS: [(isize, isize); 9] = [
@@ -324,7 +324,7 @@ pub fn assemble_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::AxisConfig;
+    use crate::config::AxisConfig;
 
     #[test]
     fn columns_sum_to_zero_with_cross_diffusion() {

@@ -1,5 +1,5 @@
 //! Adiabatic elimination of the fast variable y: Eqs. (11)–(16) and the reduced 1-D equation
-//! (SPEC §3).
+//! (docs/reference.md §3).
 //!
 //! Two levels, each giving an x-marginal and an effective loss along the valley:
 //! - [`paper`]: the formulas as printed — Eq. (11) for constant anisotropy, Eqs. (13)/(14) for
@@ -20,9 +20,9 @@ pub mod reduced;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{AxisConfig, Check, Invalid, check_positive};
 use crate::landscape::Valley2d;
 use crate::noise::Noise;
-use crate::scenario::{Check, FokkerPlanckConfig, Invalid, Scenario, check_positive};
 
 pub use conditional::{ConditionalMoments, YLaw, conditional_moments, conditional_moments_with};
 pub use homogenised::{
@@ -46,7 +46,7 @@ pub const DEFAULT_X_CELLS: usize = 801;
 pub const MAX_X_CELLS: usize = 100_000;
 
 /// `[theory] level`: which levels of the theory are computed (each gives its own x-marginal).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TheoryLevel {
     /// Eqs. (11)–(14) as printed ([`paper`]).
@@ -60,8 +60,8 @@ pub enum TheoryLevel {
     All,
 }
 
-/// `[theory]` (SPEC §6); an empty table runs the theory with defaults.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+/// `[theory]` (docs/reference.md §6.5); an empty table runs the theory with defaults.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TheoryConfig {
     /// Half-width of the x-range searched for fixed points and used for the summary's
@@ -76,7 +76,8 @@ pub struct TheoryConfig {
     /// Cells of the summary's x-grid on [−x_max, x_max]; default [`DEFAULT_X_CELLS`].
     #[serde(default)]
     pub x_cells: Option<usize>,
-    /// Which levels to compute; default [`TheoryLevel::All`].
+    /// Which levels to compute; default [`TheoryLevel::All`] (the reduced level is always
+    /// computed: x_ss and the summary rest on it).
     #[serde(default)]
     pub level: TheoryLevel,
     /// The homogenised level of the SGD map with the noise's η (discrete-time fast statistics,
@@ -86,8 +87,14 @@ pub struct TheoryConfig {
 }
 
 impl TheoryConfig {
-    /// Check every value against the scenario; `key` is the table's dotted name.
-    pub fn validate(&self, key: &str, scenario: &Scenario) -> Check {
+    /// Check every value against the landscape and the FP domain (when there is one); `key` is
+    /// the table's dotted name.
+    pub fn validate(
+        &self,
+        key: &str,
+        valley: &Valley2d,
+        fp_domain: Option<(&AxisConfig, &AxisConfig)>,
+    ) -> Check {
         if let Some(x_max) = self.x_max {
             check_positive(&format!("{key}.x_max"), x_max)?;
         }
@@ -110,39 +117,49 @@ impl TheoryConfig {
                 format!("must be in 3..={MAX_X_CELLS}, got {cells}"),
             ));
         }
-        if self.level == TheoryLevel::Homogenised
-            && (scenario.valley2d().is_none()
-                || homogenised::delta_s_power2(&scenario.noise).is_none())
-        {
+        let cfg = self.with_fp_domain(fp_domain);
+        let x_max = cfg.x_max();
+        let min_lambda = valley.min_lambda_on(x_max);
+        if !(min_lambda > 0.0 && min_lambda.is_finite()) {
             return Err(Invalid::new(
-                format!("{key}.level"),
-                "\"homogenised\" needs the 2-D valley with Hessian noise of power 2 and σ > 0 (use \"all\" to skip it where it does not apply)",
+                "landscape.lambda",
+                format!(
+                    "the theory needs λ(x) > 0 on |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
+                ),
             ));
-        }
-        if let Some(valley) = scenario.valley2d() {
-            let cfg = self.with_fp_domain(scenario.fokker_planck.as_ref());
-            let x_max = cfg.x_max();
-            let min_lambda = valley.min_lambda_on(x_max);
-            if !(min_lambda > 0.0 && min_lambda.is_finite()) {
-                return Err(Invalid::new(
-                    "landscape.lambda",
-                    format!(
-                        "the theory needs λ(x) > 0 on |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
-                    ),
-                ));
-            }
         }
         Ok(())
     }
 
-    /// This configuration with `x_max` and `y_range` filled from the FP grid where not given.
-    pub fn with_fp_domain(&self, fp: Option<&FokkerPlanckConfig>) -> TheoryConfig {
+    /// This configuration with `x_max` and `y_range` filled from the FP grid's axes where not
+    /// given.
+    pub fn with_fp_domain(&self, fp_domain: Option<(&AxisConfig, &AxisConfig)>) -> TheoryConfig {
         let mut cfg = self.clone();
-        if let Some(fp) = fp {
-            cfg.x_max.get_or_insert(fp.x.min.abs().max(fp.x.max.abs()));
-            cfg.y_range.get_or_insert([fp.y.min, fp.y.max]);
+        if let Some((x, y)) = fp_domain {
+            cfg.x_max.get_or_insert(x.min.abs().max(x.max.abs()));
+            cfg.y_range.get_or_insert([y.min, y.max]);
         }
         cfg
+    }
+
+    /// Check `level` and `discrete_time` against the noise: the homogenised level needs Hessian
+    /// noise of power 2 with σ > 0 when asked for alone.
+    pub fn check_level(&self, key: &str, noise: &Noise) -> Check {
+        if homogenised::delta_s_power2(noise).is_none() {
+            if self.level == TheoryLevel::Homogenised {
+                return Err(Invalid::new(
+                    format!("{key}.level"),
+                    "\"homogenised\" needs Hessian noise of power 2 and σ > 0 (use \"all\" to skip it where it does not apply)",
+                ));
+            }
+            if self.discrete_time {
+                return Err(Invalid::new(
+                    format!("{key}.discrete_time"),
+                    "the discrete-time (SGD map) theory needs Hessian noise of power 2 and σ > 0",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether `level` is computed under this configuration (`All` computes every level).
@@ -182,7 +199,7 @@ pub struct Convergence {
     pub converges: bool,
 }
 
-/// The theory's results: `summary.json` "theory" (SPEC §7).
+/// The theory's results: `summary.json` "theory" (docs/reference.md §7.4).
 ///
 /// `Option` fields are `null` in JSON exactly when the quantity is undefined, and `notes` then
 /// says why; every plain `f64` is finite.
@@ -226,9 +243,12 @@ pub struct TheorySummary {
     pub x_max: f64,
     /// y-domain of the conditional law; `None` = unbounded.
     pub y_range: Option<[f64; 2]>,
+    /// The homogenised level's statistics of |x| and x_ss on the summary grid (of the SGD map
+    /// with `discrete_time`); `None` when not asked for or not applicable.
+    pub homogenised: Option<HomogenisedSummary>,
 }
 
-/// Compute the theory's summary for a 2-D valley and noise model (SPEC §3, §7).
+/// Compute the theory's summary for a 2-D valley and noise model (docs/reference.md §3, §7.4).
 ///
 /// Call with `cfg.with_fp_domain(…)` to take the FP domain as the theory's domain.
 pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> TheorySummary {
@@ -372,6 +392,11 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
         convergence,
         x_max,
         y_range: grid_cfg.y_range,
+        homogenised: if cfg.computes(TheoryLevel::Homogenised) {
+            homogenised::summarize_homogenised_with(valley, noise, &xs, cfg.discrete_time)
+        } else {
+            None
+        },
     }
 }
 
@@ -460,7 +485,110 @@ pub fn valley_profiles(
     }
 }
 
-/// L1 distance Σ |p − q| dx of two densities on the same uniform points.
-pub fn l1_distance(p: &[f64], q: &[f64], dx: f64) -> f64 {
-    p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum::<f64>() * dx
+/// A validated theory computation on the 2-D valley: landscape, noise and a configuration
+/// whose domain is filled in. Built only by [`TheoryPlan::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TheoryPlan {
+    valley: Valley2d,
+    noise: Noise,
+    config: TheoryConfig,
+}
+
+impl TheoryPlan {
+    /// Validate `config` (keys under `theory`) on `valley`; `fp_domain` fills the x- and
+    /// y-ranges that the configuration leaves open.
+    pub fn new(
+        valley: Valley2d,
+        noise: Noise,
+        config: &TheoryConfig,
+        fp_domain: Option<(&AxisConfig, &AxisConfig)>,
+    ) -> Result<Self, Invalid> {
+        config.validate("theory", &valley, fp_domain)?;
+        config.check_level("theory", &noise)?;
+        Ok(Self {
+            config: config.with_fp_domain(fp_domain),
+            valley,
+            noise,
+        })
+    }
+
+    /// The landscape.
+    pub fn valley(&self) -> &Valley2d {
+        &self.valley
+    }
+
+    /// The noise model.
+    pub fn noise(&self) -> &Noise {
+        &self.noise
+    }
+
+    /// The configuration, domain filled in.
+    pub fn config(&self) -> &TheoryConfig {
+        &self.config
+    }
+
+    /// The same plan with another noise model (a sweep point; the theory takes any noise).
+    pub fn with_noise(&self, noise: Noise) -> Self {
+        Self {
+            noise,
+            ..self.clone()
+        }
+    }
+}
+
+/// What the theory computes for a run: the summary, the levels' x-marginals and the profiles
+/// along the valley, on one x-grid.
+#[derive(Debug, Clone)]
+pub struct TheorySolution {
+    /// summary.json's `theory`.
+    pub summary: TheorySummary,
+    /// The x-grid of the marginals (cell centres).
+    pub x: Vec<f64>,
+    /// Its spacing.
+    pub dx: f64,
+    /// Paper level, Eq. (13) (`None` where it does not apply).
+    pub marginal_paper: Option<Vec<f64>>,
+    /// Reduced 1-D equation.
+    pub marginal_reduced: Vec<f64>,
+    /// L, Δ, κ and L_eff along the valley.
+    pub profiles: ValleyProfiles,
+    /// Homogenised level (`None` where it does not apply or is not asked for).
+    pub marginal_homogenised: Option<Vec<f64>>,
+    /// Its effective loss −Δ_S ln p(x) on the same points, 0 at its minimum.
+    pub l_eff_homogenised: Option<Vec<f64>>,
+}
+
+/// Run the theory of a plan (Eqs. 11–14 and the reduced equation); the marginals are taken on
+/// `x_grid` = (cell centres, spacing) when given, else on the configuration's own grid.
+pub fn solve(plan: &TheoryPlan, x_grid: Option<(&[f64], f64)>) -> TheorySolution {
+    let (valley, noise, cfg) = (&plan.valley, &plan.noise, &plan.config);
+    let summary = summarize(valley, noise, cfg);
+    let (x, dx) = match x_grid {
+        Some((xs, dx)) => (xs.to_vec(), dx),
+        None => {
+            let xs = cfg.x_grid();
+            let dx = if xs.len() > 1 { xs[1] - xs[0] } else { 1.0 };
+            (xs, dx)
+        }
+    };
+    let marginal_paper = marginal_x_paper(valley, noise, &x);
+    let marginal_reduced = marginal_x_reduced(valley, noise, &x, cfg.y_range());
+    let profiles = valley_profiles(valley, noise, &x, cfg.y_range());
+    let wants_homogenised = cfg.computes(TheoryLevel::Homogenised);
+    let marginal_homogenised = wants_homogenised
+        .then(|| homogenised::marginal_x_homogenised_with(valley, noise, &x, cfg.discrete_time))
+        .flatten();
+    let l_eff_homogenised = wants_homogenised
+        .then(|| homogenised::l_eff_homogenised_with(valley, noise, &x, cfg.discrete_time))
+        .flatten();
+    TheorySolution {
+        summary,
+        x,
+        dx,
+        marginal_paper,
+        marginal_reduced,
+        profiles,
+        marginal_homogenised,
+        l_eff_homogenised,
+    }
 }
