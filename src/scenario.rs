@@ -307,6 +307,9 @@ impl NoiseSpec {
     }
 }
 
+/// Largest number of sweep points (validation resolves every point before any work starts).
+pub const MAX_SWEEP_POINTS: usize = 1_000_000;
+
 /// `[sweep]`: a grid over (σ, η), or over Δ_S (optionally × η).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -364,6 +367,14 @@ impl SweepConfig {
             return Err(Invalid::new(
                 key,
                 "a sweep over σ, η or Δ_S needs noise.kind = \"hessian\"",
+            ));
+        }
+        let count = |r: &Option<RangeConfig>| r.map_or(1, |r| r.points);
+        let total = count(&self.eta).saturating_mul(count(&self.sigma).max(count(&self.delta_s)));
+        if total > MAX_SWEEP_POINTS {
+            return Err(Invalid::new(
+                key,
+                format!("has {total} points; at most {MAX_SWEEP_POINTS} are allowed"),
             ));
         }
         Ok(())

@@ -1286,3 +1286,36 @@ fn a_stiff_fp_transient_is_rejected_or_runs() {
         }
     }
 }
+
+/// A Hessian scenario with the theory and a (σ, η) sweep of `sigma_points` × `eta_points`.
+fn sweep_scenario(sigma_points: u64, eta_points: u64) -> String {
+    format!(
+        "name = \"a\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]\n\
+         [noise]\nkind = \"hessian\"\neta = 0.01\nsigma = 0.2\n[theory]\n\
+         [sampler]\nkind = \"sgd\"\nsteps = 10\nstart = [0.1, 0.0]\n\
+         [sweep]\nsigma = {{ min = 0.0, max = 0.2, points = {sigma_points} }}\n\
+         eta = {{ min = 0.01, max = 0.02, points = {eta_points} }}\n"
+    )
+}
+
+/// Found by reading what `structured`'s `Scale(1e12)` would do to `points`: validation
+/// resolves every sweep point, so `points = 10^12` allocated 8 TB and aborted the process
+/// ("memory allocation failed"), and 10^5 × 10^5 points took minutes and gigabytes. Ranges
+/// and sweeps are now bounded before any point is made.
+#[test]
+fn a_sweep_of_too_many_points_is_rejected_before_it_is_built() {
+    for (s, e, key) in [
+        (1_000_000_000_000, 2, "sweep.sigma.points"),
+        (2, 1_000_000_000_000, "sweep.eta.points"),
+        (100_000, 100_000, "sweep"),
+    ] {
+        let e = Scenario::from_toml_str(&sweep_scenario(s, e), Path::new(ORIGIN))
+            .err()
+            .unwrap_or_else(|| panic!("{s} x {e} points validated"));
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.position.is_some(), "{e}");
+    }
+    let sc = Scenario::from_toml_str(&sweep_scenario(21, 15), Path::new(ORIGIN))
+        .expect("the paper's phase diagram size");
+    assert_eq!(sc.sweep().map(|s| s.points(sc.noise()).len()), Some(315));
+}

@@ -147,6 +147,9 @@ impl AxisConfig {
     }
 }
 
+/// Largest number of values of a range (validation makes every value, so this bounds memory).
+pub const MAX_RANGE_POINTS: usize = 100_000;
+
 /// A 1-D range of values: `{ min, max, points, log }`.
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -204,8 +207,11 @@ impl RangeConfig {
     pub fn validate(&self, key: &str) -> Check {
         check_finite(&format!("{key}.min"), self.min)?;
         check_finite(&format!("{key}.max"), self.max)?;
-        if self.points == 0 {
-            return Err(Invalid::new(format!("{key}.points"), "must be >= 1"));
+        if self.points == 0 || self.points > MAX_RANGE_POINTS {
+            return Err(Invalid::new(
+                format!("{key}.points"),
+                format!("must be in 1..={MAX_RANGE_POINTS}, got {}", self.points),
+            ));
         }
         if self.points > 1 && self.max <= self.min {
             return Err(Invalid::new(
