@@ -50,10 +50,7 @@ impl Tally {
                 self.validated += 1;
                 self.ran += 1;
             }
-            Outcome::Known => {
-                self.validated += 1;
-                self.known += 1;
-            }
+            Outcome::Known => self.known += 1,
         }
     }
 }
@@ -63,7 +60,7 @@ enum Outcome {
     Rejected,
     Validated,
     Ran,
-    /// Validated, then the run failed with a known, reported bug (see [`stiff_fp_transient`]).
+    /// Hit a known, reported bug ([`stiff_fp_transient`], [`huge_network`]).
     Known,
 }
 
@@ -149,6 +146,24 @@ fn stiff_fp_transient(sc: &Scenario) -> bool {
     !(c.dt * d_max / (h * h) < 1e15)
 }
 
+/// Known bug (reported, not fixed: it belongs to `src/network`): `NetworkConfig::validate`
+/// counts the parameters with unchecked `usize` arithmetic (`Mlp::new`), which panics with
+/// "attempt to multiply with overflow" when overflow checks are on. True when `text` has a
+/// `[network] hidden` width of 2^26 or more (two such layers overflow 64 bits).
+fn huge_network(text: &str) -> bool {
+    let Ok(t) = text.parse::<Table>() else {
+        return false;
+    };
+    let widths = t
+        .get("network")
+        .and_then(|n| n.get("hidden"))
+        .and_then(Value::as_array);
+    widths.is_some_and(|w| {
+        w.iter()
+            .any(|v| v.as_integer().is_some_and(|v| v >= 1 << 26))
+    })
+}
+
 /// Running a validated plan cannot fail on input; the theory's plain numbers are finite.
 fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
     let art = match flatscape::study::run(sc, &NoProgress) {
@@ -185,7 +200,13 @@ fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
 
 /// Parse + validate `text`; check the error, or the round trip (and the run when cheap).
 fn check_text(text: &str, run: bool) -> Result<Outcome, TestCaseError> {
-    match Scenario::from_toml_str(text, Path::new(ORIGIN)) {
+    let parsed = std::panic::catch_unwind(|| Scenario::from_toml_str(text, Path::new(ORIGIN)));
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(_) if huge_network(text) => return Ok(Outcome::Known),
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    match parsed {
         Err(e) => check_error(text, &e).map(|()| Outcome::Rejected),
         Ok(sc) => {
             check_round_trip(&sc)?;
@@ -246,7 +267,7 @@ fn fuzz<S: Strategy>(
     let t = tally.into_inner();
     let (slow_t, slow_input) = slowest.into_inner();
     eprintln!(
-        "fuzz {name}: {} executions in {:.1} s ({} rejected, {} validated, {} ran, {} hit the known FP-transient bug); slowest {:.3} s: {:.2000}",
+        "fuzz {name}: {} executions in {:.1} s ({} rejected, {} validated, {} ran, {} hit a known bug); slowest {:.3} s: {:.2000}",
         t.cases,
         clock.elapsed().as_secs_f64(),
         t.rejected,
@@ -1318,4 +1339,29 @@ fn a_sweep_of_too_many_points_is_rejected_before_it_is_built() {
     let sc = Scenario::from_toml_str(&sweep_scenario(21, 15), Path::new(ORIGIN))
         .expect("the paper's phase diagram size");
     assert_eq!(sc.sweep().map(|s| s.points(sc.noise()).len()), Some(315));
+}
+
+/// Found by reading `Mlp::new` after `structured` produced huge `network.hidden` widths: the
+/// parameter count is computed with unchecked `usize` arithmetic and never bounded when
+/// `full_hessian = false`. With `cargo test --release`, hidden = [2^32, 2^32] validates and
+/// reports 326417514506 parameters (the true count overflows 64 bits); hidden = [3e9]
+/// validates, and running it would allocate 225e9 doubles (1.8 TB) and abort. With overflow
+/// checks (`cargo test` without `--release`) validation itself panics "attempt to multiply
+/// with overflow". The fix belongs in `NetworkConfig::validate` (src/network/mod.rs): checked
+/// arithmetic and a bound on the parameter count.
+#[test]
+#[ignore = "bug in src/network (unbounded, unchecked parameter count); not fixable in src/scenario.rs or src/config"]
+fn a_network_too_large_to_allocate_is_rejected() {
+    for hidden in [
+        "[4294967296, 4294967296]",
+        "[3000000000]",
+        "[9223372036854775807]",
+    ] {
+        let src = format!("name = \"a\"\n[network]\nhidden = {hidden}\nfull_hessian = false\n");
+        assert!(huge_network(&src));
+        let e = Scenario::from_toml_str(&src, Path::new(ORIGIN))
+            .err()
+            .unwrap_or_else(|| panic!("hidden = {hidden} validated"));
+        assert_eq!(e.key.as_deref(), Some("network.hidden"), "{e}");
+    }
 }
