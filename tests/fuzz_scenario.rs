@@ -1365,3 +1365,97 @@ fn a_network_too_large_to_allocate_is_rejected() {
         assert_eq!(e.key.as_deref(), Some("network.hidden"), "{e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// (c) Specifications built in code
+// ---------------------------------------------------------------------------------------------
+
+/// Every `u64` the spec holds (the master seed, the N-D valley's seed, the network's seed
+/// list): a spec that validates must be writable as TOML and read back equal.
+#[test]
+fn code_built_specs_with_any_seed_round_trip() {
+    use flatscape::landscape::valley_nd::ValleyNdSpec;
+    use flatscape::network::{NetworkConfig, Seeds};
+    use flatscape::scenario::{LandscapeSpec, ScenarioSpec};
+    use flatscape::theory::TheoryConfig;
+    let seed = prop_oneof![Just(u64::MAX), Just(1 << 63), 0..=u64::MAX];
+    let strategy = (
+        seed.clone(),
+        prop::option::of(seed.clone()),
+        seed,
+        0..3usize,
+    );
+    fuzz(
+        "code_built_seeds",
+        512,
+        strategy,
+        |&(master, nd_seed, net_seed, which)| {
+            let text = sweep_scenario(3, 2);
+            let mut spec = Scenario::from_toml_str(&text, Path::new(ORIGIN))
+                .expect("a valid base scenario")
+                .spec()
+                .clone();
+            spec.seed = master;
+            match which {
+                0 => {}
+                1 => {
+                    spec.landscape = Some(LandscapeSpec::Valley(ValleyNdSpec {
+                        n_s: 2,
+                        n_f: 3,
+                        seed: nd_seed,
+                        ..ValleyNdSpec::default()
+                    }));
+                    spec.theory = None;
+                }
+                _ => {
+                    spec = ScenarioSpec {
+                        landscape: None,
+                        noise: None,
+                        theory: None,
+                        sampler: None,
+                        sweep: None,
+                        network: Some(NetworkConfig {
+                            seeds: Seeds::List(vec![net_seed]),
+                            ..NetworkConfig::default()
+                        }),
+                        ..spec
+                    };
+                }
+            }
+            let _ = TheoryConfig::default();
+            match Scenario::from_spec(spec, Path::new(ORIGIN)) {
+                Err(e) => check_error("", &e).map(|()| Outcome::Rejected),
+                Ok(sc) => check_round_trip(&sc).map(|()| Outcome::Validated),
+            }
+        },
+    );
+}
+
+/// Found by `code_built_seeds`: a spec built in code with `seed = u64::MAX` validated, but
+/// `to_table()` came back empty (TOML integers are 64-bit signed, so `toml::Table` refuses it)
+/// and `to_toml()` wrote an integer that the TOML specification does not allow. Such seeds are
+/// now rejected with their key.
+#[test]
+fn a_seed_above_the_largest_toml_integer_is_rejected_with_its_key() {
+    use flatscape::network::{NetworkConfig, Seeds};
+    let base = Scenario::from_toml_str(&sweep_scenario(3, 2), Path::new(ORIGIN))
+        .expect("valid")
+        .spec()
+        .clone();
+    let mut spec = base.clone();
+    spec.seed = u64::MAX;
+    let e = Scenario::from_spec(spec, Path::new(ORIGIN)).expect_err("u64::MAX seed");
+    assert_eq!(e.key.as_deref(), Some("seed"), "{e}");
+    let mut spec = base.clone();
+    spec.network = Some(NetworkConfig {
+        seeds: Seeds::List(vec![1, 1 << 63]),
+        ..NetworkConfig::default()
+    });
+    let e = Scenario::from_spec(spec, Path::new(ORIGIN)).expect_err("2^63 network seed");
+    assert_eq!(e.key.as_deref(), Some("network.seeds[1]"), "{e}");
+    let mut spec = base;
+    spec.seed = i64::MAX as u64;
+    let sc = Scenario::from_spec(spec, Path::new(ORIGIN)).expect("i64::MAX is a TOML integer");
+    let again = Scenario::from_table(sc.to_table(), Path::new(ORIGIN)).expect("round trip");
+    assert_eq!(again.seed(), i64::MAX as u64);
+}
