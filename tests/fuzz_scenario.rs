@@ -60,7 +60,8 @@ enum Outcome {
     Rejected,
     Validated,
     Ran,
-    /// Hit a known, reported bug ([`stiff_fp_transient`], [`huge_network`]).
+    /// Hit a known, reported bug ([`stiff_fp_transient`], [`huge_network`],
+    /// [`overflowing_valley`]).
     Known,
 }
 
@@ -109,7 +110,7 @@ fn check_round_trip(sc: &Scenario) -> Result<(), TestCaseError> {
 }
 
 /// Cheap enough to run inside a fuzz case: no sampler, network or sweep, an FP grid of at most
-/// 24 × 24 cells and 2000 time steps, a theory grid of at most 2000 cells.
+/// 24 × 24 cells and 2000 time steps, a theory grid of at most 200 cells.
 fn cheap(sc: &Scenario) -> bool {
     let fp_ok = sc.fokker_planck().is_none_or(|fp| {
         let c = fp.config();
@@ -117,7 +118,7 @@ fn cheap(sc: &Scenario) -> bool {
     });
     let theory_ok = sc
         .theory()
-        .is_none_or(|t| t.config().x_cells.unwrap_or(801) <= 2000);
+        .is_none_or(|t| t.config().x_cells.unwrap_or(801) <= 200);
     sc.sampler().is_none() && sc.network().is_none() && sc.sweep().is_none() && fp_ok && theory_ok
 }
 
@@ -164,6 +165,17 @@ fn huge_network(text: &str) -> bool {
     })
 }
 
+/// Known bug (reported, not fixed: it belongs to `src/landscape` / `src/theory`): ε λ0 is not
+/// bounded, and when ε λ0 x_max² (or λ(x_max)) overflows the theory's `mean_abs_x_reduced` is
+/// NaN although `TheorySummary` promises finite plain numbers.
+fn overflowing_valley(sc: &Scenario) -> bool {
+    let (Some(v), Some(th)) = (sc.valley2d(), sc.theory()) else {
+        return false;
+    };
+    let x = th.config().x_max();
+    !((v.epsilon * v.lambda0() * x * x).is_finite() && v.lambda_at(x).is_finite())
+}
+
 /// Running a validated plan cannot fail on input; the theory's plain numbers are finite.
 fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
     let art = match flatscape::study::run(sc, &NoProgress) {
@@ -181,6 +193,15 @@ fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
         }
     };
     if let Some(th) = &art.summary.theory {
+        let finite = [
+            th.x_ss,
+            th.flatness_ss,
+            th.mean_abs_x_reduced,
+            th.mode_abs_x_reduced,
+        ];
+        if !finite.iter().all(|v| v.is_finite()) && overflowing_valley(sc) {
+            return Ok(Outcome::Known);
+        }
         for (name, v) in [
             ("x_ss", th.x_ss),
             ("flatness_ss", th.flatness_ss),
@@ -724,7 +745,12 @@ fn theory() -> BoxedStrategy<Value> {
                 .prop_map(|(a, b)| floats(&[-a, b]))
                 .boxed(),
         ),
-        opt("x_cells", int(3..=1000)),
+        prop::option::weighted(
+            0.7,
+            prop_oneof![4 => int(3..=200), 1 => int(201..=1000)].boxed(),
+        )
+        .prop_map(|v| v.map(|v| ("x_cells", v)))
+        .boxed(),
     ])
 }
 
@@ -1458,4 +1484,26 @@ fn a_seed_above_the_largest_toml_integer_is_rejected_with_its_key() {
     let sc = Scenario::from_spec(spec, Path::new(ORIGIN)).expect("i64::MAX is a TOML integer");
     let again = Scenario::from_table(sc.to_table(), Path::new(ORIGIN)).expect("round trip");
     assert_eq!(again.seed(), i64::MAX as u64);
+}
+
+/// Found by `structured`: `landscape.epsilon = 1e308` (with λ0 = 6.8, so ε λ0 overflows)
+/// validates, and the theory's summary then has `mean_abs_x_reduced = NaN`, although
+/// `TheorySummary` documents every plain number as finite. ε = 1e300 gives finite numbers.
+/// The fix belongs in `Valley2d::validate` (src/landscape/mod.rs: bound ε λ0 and λ(x) on the
+/// domain) or in the theory's reduced marginal (src/theory).
+#[test]
+#[ignore = "bug in src/landscape or src/theory (ε λ0 overflow gives a NaN summary); not fixable in src/scenario.rs or src/config"]
+fn an_overflowing_valley_is_rejected_or_gives_a_finite_theory_summary() {
+    let src = "name = \"0\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 1e308\nlambda = [6.8]\n\
+               [noise]\nkind = \"isotropic\"\ntemperature = 0.0001\n[theory]\nx_cells = 51\n";
+    if let Ok(sc) = Scenario::from_toml_str(src, Path::new(ORIGIN)) {
+        assert!(overflowing_valley(&sc));
+        let art = flatscape::study::run(&sc, &NoProgress).expect("runs");
+        let th = art.summary.theory.expect("a theory summary");
+        assert!(
+            th.mean_abs_x_reduced.is_finite(),
+            "{}",
+            th.mean_abs_x_reduced
+        );
+    }
 }
