@@ -60,8 +60,8 @@ enum Outcome {
     Rejected,
     Validated,
     Ran,
-    /// Hit a known, reported bug ([`stiff_fp_transient`], [`huge_network`],
-    /// [`overflowing_valley`]).
+    /// Hit a known, reported bug ([`stiff_fp_transient`], [`vanishing_initial_density`],
+    /// [`huge_network`], [`overflowing_valley`]).
     Known,
 }
 
@@ -176,12 +176,38 @@ fn overflowing_valley(sc: &Scenario) -> bool {
     !((v.epsilon * v.lambda0() * x * x).is_finite() && v.lambda_at(x).is_finite())
 }
 
+/// Known bug (reported, not fixed: it belongs to `src/fp`): a Gaussian initial density is
+/// sampled at cell centres (the doc says cell-averaged); when it is narrow next to the cells,
+/// every sample underflows to 0, normalising gives NaN, and the transient fails with "the
+/// density is not finite". True when `sc`'s initial density is zero at every centre.
+fn vanishing_initial_density(sc: &Scenario) -> bool {
+    use flatscape::fp::InitialConfig;
+    let Some(fp) = sc.fokker_planck() else {
+        return false;
+    };
+    let c = fp.config();
+    let Some(InitialConfig::Gaussian { mean, std }) = &c.initial else {
+        return false;
+    };
+    let ys = c.y.centres();
+    let total: f64 =
+        c.x.centres()
+            .iter()
+            .flat_map(|&x| ys.iter().map(move |&y| (x, y)))
+            .map(|(x, y)| {
+                let (zx, zy) = ((x - mean[0]) / std[0], (y - mean[1]) / std[1]);
+                (-0.5 * (zx * zx + zy * zy)).exp()
+            })
+            .sum();
+    c.t_end > 0.0 && !(total > 0.0)
+}
+
 /// Running a validated plan cannot fail on input; the theory's plain numbers are finite.
 fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
     let art = match flatscape::study::run(sc, &NoProgress) {
         Ok(art) => art,
         Err(StudyError::Fp(FpError::Singular(_) | FpError::NotFinite(_)))
-            if stiff_fp_transient(sc) =>
+            if stiff_fp_transient(sc) || vanishing_initial_density(sc) =>
         {
             return Ok(Outcome::Known);
         }
@@ -1505,5 +1531,28 @@ fn an_overflowing_valley_is_rejected_or_gives_a_finite_theory_summary() {
             "{}",
             th.mean_abs_x_reduced
         );
+    }
+}
+
+/// Found by `structured`: `fokker_planck.y = { min = -0.2, max = 10.0, cells = 3 }` with a
+/// Gaussian initial density of std 0.02 at y = 0 validates (the mean lies in the grid), but the
+/// density is sampled at the cell centres (y = 1.5, 5.1, 8.4), where it underflows to 0;
+/// normalising makes it NaN and the transient fails with "the density is not finite". The
+/// doc of `InitialConfig::Gaussian` says "cell-averaged", which would not vanish. The fix
+/// belongs in `fp::initial_density` (cell averages via erf) or in
+/// `FokkerPlanckConfig::validate` (src/fp).
+#[test]
+#[ignore = "bug in src/fp (a narrow Gaussian initial density vanishes at every cell centre); not fixable in src/scenario.rs or src/config"]
+fn a_narrow_initial_gaussian_is_rejected_or_runs() {
+    let src = "name = \"a\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.0\nlambda = [7.19]\n\
+               [noise]\nkind = \"anisotropic\"\ndelta = 0.0001\nkappa = 1e3\n\
+               [fokker_planck]\nt_end = 0.01\ndt = 0.00001\n\
+               x = { min = -1.71, max = 1.71, cells = 3 }\ny = { min = -0.2, max = 10.0, cells = 3 }\n\
+               initial = { kind = \"gaussian\", mean = [0.0, 0.0], std = [0.02, 0.02] }\n";
+    if let Ok(sc) = Scenario::from_toml_str(src, Path::new(ORIGIN)) {
+        assert!(vanishing_initial_density(&sc));
+        if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
+            panic!("validated, then failed to run: {e}");
+        }
     }
 }
