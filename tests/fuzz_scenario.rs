@@ -144,7 +144,8 @@ fn stiff_fp_transient(sc: &Scenario) -> bool {
                 d[0][0].abs().max(d[1][1].abs()).max(d[0][1].abs())
             })
             .fold(0.0, f64::max);
-    !(c.dt * d_max / (h * h) < 1e15)
+    let stiffness = c.dt * d_max / (h * h);
+    stiffness.is_nan() || stiffness >= 1e15
 }
 
 /// Known bug (reported, not fixed: it belongs to `src/network`): `NetworkConfig::validate`
@@ -198,7 +199,7 @@ fn vanishing_initial_density(sc: &Scenario) -> bool {
                 (-0.5 * (zx * zx + zy * zy)).exp()
             })
             .sum();
-    c.t_end > 0.0 && !(total > 0.0)
+    c.t_end > 0.0 && (total.is_nan() || total <= 0.0)
 }
 
 /// Running a validated plan cannot fail on input; the theory's plain numbers are finite.
