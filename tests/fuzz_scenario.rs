@@ -60,7 +60,7 @@ enum Outcome {
     Rejected,
     Validated,
     Ran,
-    /// Hit a known, reported bug ([`stiff_fp_transient`], [`vanishing_initial_density`],
+    /// Hit a known, reported bug ([`extreme_fp_diffusion`], [`vanishing_initial_density`],
     /// [`huge_network`], [`overflowing_valley`]).
     Known,
 }
@@ -122,30 +122,33 @@ fn cheap(sc: &Scenario) -> bool {
     sc.sampler().is_none() && sc.network().is_none() && sc.sweep().is_none() && fp_ok && theory_ok
 }
 
-/// Known bug (reported, not fixed: it belongs to `src/fp`): an FP transient whose implicit step
-/// I − dt·L loses the identity to rounding, dt·max|D|/h² ≳ 1e16, validates and then fails
-/// with "the matrix is singular" or "the density is not finite". True when `sc` is such a
-/// transient (threshold 1e15, ten times below the smallest failure measured).
-fn stiff_fp_transient(sc: &Scenario) -> bool {
+/// Known bugs (reported, not fixed: they belong to `src/noise.rs` and `src/fp`): a noise whose
+/// D or D/h² overflows (e.g. anisotropic Δ = 1e308) validates and makes the FP matrix
+/// singular; and an FP
+/// transient whose implicit step I − dt·L loses the identity to rounding, dt·max|D|/h² ≳ 1e16,
+/// validates and then fails with "the matrix is singular" or "the density is not finite".
+/// True when `sc` has either (stiffness threshold 1e15, ten times below the smallest failure
+/// measured).
+fn extreme_fp_diffusion(sc: &Scenario) -> bool {
     let (Some(fp), Some(valley)) = (sc.fokker_planck(), sc.valley2d()) else {
         return false;
     };
     let c = fp.config();
-    if c.t_end <= 0.0 {
-        return false;
+    let mut d_max = 0.0f64;
+    for &x in &c.x.centres() {
+        for &y in &c.y.centres() {
+            let d = sc.noise().diffusion(valley, x, y);
+            for v in [d[0][0], d[1][1], d[0][1]] {
+                if !v.is_finite() {
+                    return true;
+                }
+                d_max = d_max.max(v.abs());
+            }
+        }
     }
     let h = c.x.width().min(c.y.width());
-    let d_max =
-        c.x.centres()
-            .iter()
-            .flat_map(|&x| c.y.centres().into_iter().map(move |y| (x, y)))
-            .map(|(x, y)| {
-                let d = sc.noise().diffusion(valley, x, y);
-                d[0][0].abs().max(d[1][1].abs()).max(d[0][1].abs())
-            })
-            .fold(0.0, f64::max);
     let stiffness = c.dt * d_max / (h * h);
-    stiffness.is_nan() || stiffness >= 1e15
+    !(d_max / (h * h)).is_finite() || (c.t_end > 0.0 && (stiffness.is_nan() || stiffness >= 1e15))
 }
 
 /// Known bug (reported, not fixed: it belongs to `src/network`): `NetworkConfig::validate`
@@ -207,7 +210,7 @@ fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
     let art = match flatscape::study::run(sc, &NoProgress) {
         Ok(art) => art,
         Err(StudyError::Fp(FpError::Singular(_) | FpError::NotFinite(_)))
-            if stiff_fp_transient(sc) || vanishing_initial_density(sc) =>
+            if extreme_fp_diffusion(sc) || vanishing_initial_density(sc) =>
         {
             return Ok(Outcome::Known);
         }
@@ -1355,7 +1358,7 @@ fn a_stiff_fp_transient_is_rejected_or_runs() {
              y = {{ min = -0.36, max = 0.36, cells = 13 }}\n{transient}\n"
         );
         if let Ok(sc) = Scenario::from_toml_str(&src, Path::new(ORIGIN)) {
-            assert!(stiff_fp_transient(&sc), "{noise}");
+            assert!(extreme_fp_diffusion(&sc), "{noise}");
             if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
                 panic!("validated, then failed to run: {e}\n{src}");
             }
@@ -1555,6 +1558,31 @@ fn a_narrow_initial_gaussian_is_rejected_or_runs() {
         assert!(vanishing_initial_density(&sc));
         if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
             panic!("validated, then failed to run: {e}");
+        }
+    }
+}
+
+/// Found by `structured`: `noise = { kind = "anisotropic", delta = 1e308, kappa = 0.1 }`
+/// validates (Δ and κ are each finite and > 0), but D11 = Δ/κ overflows to inf and the FP
+/// steady solve fails with "the matrix is singular"; with κ = 2.14 D is finite but D/h²
+/// overflows, with the same failure. The fix belongs in `Noise::validate` (src/noise.rs: the
+/// entries of D must be finite, not only the parameters) and `FokkerPlanckConfig::validate`
+/// (src/fp/config.rs: D/h² must be finite).
+#[test]
+#[ignore = "bug in src/noise.rs (anisotropic Δ/κ overflows to inf after validation); not fixable in src/scenario.rs or src/config"]
+fn an_anisotropic_noise_whose_d11_overflows_is_rejected() {
+    for kappa in ["0.1", "2.14"] {
+        let src = &format!(
+            "name = \"a\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.0\nlambda = [3.3]\n\
+               [noise]\nkind = \"anisotropic\"\ndelta = 1e308\nkappa = {kappa}\n\
+               [fokker_planck]\nx = {{ min = -0.5, max = 0.5, cells = 3 }}\n\
+               y = {{ min = -0.2, max = 0.2, cells = 3 }}\n"
+        );
+        if let Ok(sc) = Scenario::from_toml_str(src, Path::new(ORIGIN)) {
+            assert!(extreme_fp_diffusion(&sc));
+            if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
+                panic!("κ = {kappa}: validated, then failed to run: {e}");
+            }
         }
     }
 }
