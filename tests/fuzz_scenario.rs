@@ -60,7 +60,7 @@ enum Outcome {
     Rejected,
     Validated,
     Ran,
-    /// Hit a known, reported bug ([`extreme_fp_diffusion`], [`vanishing_initial_density`],
+    /// Hit a known, reported bug ([`extreme_fp_coefficients`], [`vanishing_initial_density`],
     /// [`huge_network`], [`overflowing_valley`]).
     Known,
 }
@@ -122,33 +122,39 @@ fn cheap(sc: &Scenario) -> bool {
     sc.sampler().is_none() && sc.network().is_none() && sc.sweep().is_none() && fp_ok && theory_ok
 }
 
-/// Known bugs (reported, not fixed: they belong to `src/noise.rs` and `src/fp`): a noise whose
-/// D or D/h² overflows (e.g. anisotropic Δ = 1e308) validates and makes the FP matrix
-/// singular; and an FP
+/// Known bugs (reported, not fixed: they belong to `src/noise.rs`, `src/landscape` and
+/// `src/fp`): a noise or valley whose operator coefficients D/h² or |∇L|/h overflow (e.g.
+/// anisotropic Δ = 1e308, or λ0 = 1e308) validates and makes the FP matrix singular; and an FP
 /// transient whose implicit step I − dt·L loses the identity to rounding, dt·max|D|/h² ≳ 1e16,
 /// validates and then fails with "the matrix is singular" or "the density is not finite".
-/// True when `sc` has either (stiffness threshold 1e15, ten times below the smallest failure
-/// measured).
-fn extreme_fp_diffusion(sc: &Scenario) -> bool {
+/// True when `sc` has either (thresholds: coefficients ≥ 1e150, far above any physical use;
+/// stiffness ≥ 1e15, ten times below the smallest failure measured).
+fn extreme_fp_coefficients(sc: &Scenario) -> bool {
     let (Some(fp), Some(valley)) = (sc.fokker_planck(), sc.valley2d()) else {
         return false;
     };
     let c = fp.config();
-    let mut d_max = 0.0f64;
+    let (mut d_max, mut g_max) = (0.0f64, 0.0f64);
     for &x in &c.x.centres() {
         for &y in &c.y.centres() {
             let d = sc.noise().diffusion(valley, x, y);
-            for v in [d[0][0], d[1][1], d[0][1]] {
+            let g = valley.grad(x, y);
+            for v in [d[0][0], d[1][1], d[0][1], g[0], g[1]] {
                 if !v.is_finite() {
                     return true;
                 }
-                d_max = d_max.max(v.abs());
             }
+            d_max = d_max
+                .max(d[0][0].abs())
+                .max(d[1][1].abs())
+                .max(d[0][1].abs());
+            g_max = g_max.max(g[0].abs()).max(g[1].abs());
         }
     }
     let h = c.x.width().min(c.y.width());
     let stiffness = c.dt * d_max / (h * h);
-    !(d_max / (h * h)).is_finite() || (c.t_end > 0.0 && (stiffness.is_nan() || stiffness >= 1e15))
+    let coefficients = (d_max / (h * h)).max(g_max / h);
+    !(coefficients < 1e150) || (c.t_end > 0.0 && (stiffness.is_nan() || stiffness >= 1e15))
 }
 
 /// Known bug (reported, not fixed: it belongs to `src/network`): `NetworkConfig::validate`
@@ -210,7 +216,7 @@ fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
     let art = match flatscape::study::run(sc, &NoProgress) {
         Ok(art) => art,
         Err(StudyError::Fp(FpError::Singular(_) | FpError::NotFinite(_)))
-            if extreme_fp_diffusion(sc) || vanishing_initial_density(sc) =>
+            if extreme_fp_coefficients(sc) || vanishing_initial_density(sc) =>
         {
             return Ok(Outcome::Known);
         }
@@ -1358,7 +1364,7 @@ fn a_stiff_fp_transient_is_rejected_or_runs() {
              y = {{ min = -0.36, max = 0.36, cells = 13 }}\n{transient}\n"
         );
         if let Ok(sc) = Scenario::from_toml_str(&src, Path::new(ORIGIN)) {
-            assert!(extreme_fp_diffusion(&sc), "{noise}");
+            assert!(extreme_fp_coefficients(&sc), "{noise}");
             if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
                 panic!("validated, then failed to run: {e}\n{src}");
             }
@@ -1579,10 +1585,31 @@ fn an_anisotropic_noise_whose_d11_overflows_is_rejected() {
                y = {{ min = -0.2, max = 0.2, cells = 3 }}\n"
         );
         if let Ok(sc) = Scenario::from_toml_str(src, Path::new(ORIGIN)) {
-            assert!(extreme_fp_diffusion(&sc));
+            assert!(extreme_fp_coefficients(&sc));
             if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
                 panic!("κ = {kappa}: validated, then failed to run: {e}");
             }
+        }
+    }
+}
+
+/// Found by `structured`: `landscape.lambda = [1e308, 0, 0, 0]` validates (λ0 is finite and
+/// > 0), and the FP steady solve on a 3 × 6 grid fails with "the matrix is singular" (the drift
+/// λ0 y / h overflows in the assembly). The fix belongs in `Valley2d::validate`
+/// (src/landscape/mod.rs: bound the coefficients) or `FokkerPlanckConfig::validate`
+/// (src/fp/config.rs: finite operator coefficients on the grid).
+#[test]
+#[ignore = "bug in src/landscape or src/fp (λ0 = 1e308 validates, FP matrix singular); not fixable in src/scenario.rs or src/config"]
+fn a_valley_too_steep_for_the_fp_grid_is_rejected_or_runs() {
+    let src = "name = \"a\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.0\n\
+               lambda = [1e308, 0.0, 0.0, 0.0]\n\
+               [noise]\nkind = \"hessian\"\neta = 0.001\nsigma = 0.354\npower = 0.5\n\
+               [fokker_planck]\nx = { min = -0.5, max = 0.5, cells = 3 }\n\
+               y = { min = -0.2, max = 0.2, cells = 6 }\n";
+    if let Ok(sc) = Scenario::from_toml_str(src, Path::new(ORIGIN)) {
+        assert!(extreme_fp_coefficients(&sc));
+        if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
+            panic!("validated, then failed to run: {e}");
         }
     }
 }
