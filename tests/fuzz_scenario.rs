@@ -177,15 +177,19 @@ fn huge_network(text: &str) -> bool {
     })
 }
 
-/// Known bug (reported, not fixed: it belongs to `src/landscape` / `src/theory`): ε λ0 is not
-/// bounded, and when ε λ0 x_max² (or λ(x_max)) overflows the theory's `mean_abs_x_reduced` is
-/// NaN although `TheorySummary` promises finite plain numbers.
+/// Known bug (reported, not fixed: it belongs to `src/landscape` / `src/theory`): ε and the
+/// λ_n are not bounded, and when ε λ0 or some λ_n is astronomically large (≥ 1e150; 1e308
+/// measured) or λ(x_max) overflows, the theory's `mean_abs_x_reduced` is NaN although
+/// `TheorySummary` promises finite plain numbers.
 fn overflowing_valley(sc: &Scenario) -> bool {
     let (Some(v), Some(th)) = (sc.valley2d(), sc.theory()) else {
         return false;
     };
     let x = th.config().x_max();
-    !((v.epsilon * v.lambda0() * x * x).is_finite() && v.lambda_at(x).is_finite())
+    let huge = |c: f64| c.is_nan() || c.abs() >= 1e150;
+    huge(v.epsilon * v.lambda0())
+        || v.lambda.iter().any(|&c| huge(c))
+        || !v.lambda_at(x).is_finite()
 }
 
 /// Known bug (reported, not fixed: it belongs to `src/fp`): a Gaussian initial density is
@@ -1528,7 +1532,8 @@ fn a_seed_above_the_largest_toml_integer_is_rejected_with_its_key() {
 
 /// Found by `structured`: `landscape.epsilon = 1e308` (with λ0 = 6.8, so ε λ0 overflows)
 /// validates, and the theory's summary then has `mean_abs_x_reduced = NaN`, although
-/// `TheorySummary` documents every plain number as finite. ε = 1e300 gives finite numbers.
+/// `TheorySummary` documents every plain number as finite. ε = 1e300 gives finite numbers;
+/// λ = [0.5, 1e308, 0] with x_max = 0.2 and x_cells = 3 gives the same NaN.
 /// The fix belongs in `Valley2d::validate` (src/landscape/mod.rs: bound ε λ0 and λ(x) on the
 /// domain) or in the theory's reduced marginal (src/theory).
 #[test]
