@@ -307,6 +307,9 @@ impl NoiseSpec {
     }
 }
 
+/// Largest number of sweep points (validation resolves every point before any work starts).
+pub const MAX_SWEEP_POINTS: usize = 1_000_000;
+
 /// `[sweep]`: a grid over (σ, η), or over Δ_S (optionally × η).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -364,6 +367,14 @@ impl SweepConfig {
             return Err(Invalid::new(
                 key,
                 "a sweep over σ, η or Δ_S needs noise.kind = \"hessian\"",
+            ));
+        }
+        let count = |r: &Option<RangeConfig>| r.map_or(1, |r| r.points);
+        let total = count(&self.eta).saturating_mul(count(&self.sigma).max(count(&self.delta_s)));
+        if total > MAX_SWEEP_POINTS {
+            return Err(Invalid::new(
+                key,
+                format!("has {total} points; at most {MAX_SWEEP_POINTS} are allowed"),
             ));
         }
         Ok(())
@@ -591,6 +602,7 @@ impl Scenario {
                 }
             }
         }
+        check_toml_integers(&spec)?;
         Ok(Scenario {
             file: origin.to_path_buf(),
             landscape,
@@ -671,6 +683,41 @@ impl Scenario {
     /// The specification as TOML text.
     pub fn to_toml(&self) -> String {
         self.spec.to_toml()
+    }
+}
+
+/// TOML integers are 64-bit signed: a spec holding a larger `u64` (a seed built in code) could
+/// not be saved as TOML and read back (`to_table` came back empty), so it is rejected, naming
+/// the first such key.
+fn check_toml_integers(spec: &ScenarioSpec) -> Check {
+    use serde_json::Value;
+    fn walk(v: &Value, key: &str) -> Check {
+        let join = |k: &str| {
+            if key.is_empty() {
+                k.to_string()
+            } else {
+                format!("{key}.{k}")
+            }
+        };
+        match v {
+            Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_some() => Err(Invalid::new(
+                key,
+                format!(
+                    "must be <= {} (the largest TOML integer), got {n}",
+                    i64::MAX
+                ),
+            )),
+            Value::Object(m) => m.iter().try_for_each(|(k, v)| walk(v, &join(k))),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| walk(v, &format!("{key}[{i}]"))),
+            _ => Ok(()),
+        }
+    }
+    match serde_json::to_value(spec) {
+        Ok(v) => walk(&v, ""),
+        Err(e) => Err(Invalid::new("name", format!("cannot be written out: {e}"))),
     }
 }
 

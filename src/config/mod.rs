@@ -64,6 +64,13 @@ pub fn check_non_negative(key: &str, v: f64) -> Check {
 
 /// Largest number of cells along one axis of a grid.
 pub const MAX_AXIS_CELLS: usize = 8192;
+/// Largest |min| and |max| of an axis. A grid solver divides by the cell width squared, so
+/// the width h must keep h² and 1/h² far from overflow (|h| ≳ 1e154 made the FP matrix
+/// singular); the scenarios live on domains of order 1.
+pub const MAX_AXIS_EXTENT: f64 = 1.0e6;
+/// Smallest cell width relative to max(1, |min|, |max|): cell centres stay distinct numbers
+/// and 1/h² finite (h ≲ 1e-154 made the FP matrix singular).
+pub const MIN_RELATIVE_CELL_WIDTH: f64 = 1.0e-9;
 
 /// One axis of a grid: `{ min, max, cells }` (cell-centred, uniform).
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
@@ -105,6 +112,24 @@ impl AxisConfig {
                 format!("must be <= {MAX_AXIS_CELLS}, got {}", self.cells),
             ));
         }
+        for (name, v) in [("min", self.min), ("max", self.max)] {
+            if v.abs() > MAX_AXIS_EXTENT {
+                return Err(Invalid::new(
+                    format!("{key}.{name}"),
+                    format!("must be within ±{MAX_AXIS_EXTENT:e}, got {v:e}"),
+                ));
+            }
+        }
+        let scale = self.min.abs().max(self.max.abs()).max(1.0);
+        if self.width() < MIN_RELATIVE_CELL_WIDTH * scale {
+            return Err(Invalid::new(
+                format!("{key}.max"),
+                format!(
+                    "cells of width {:e} are too narrow for coordinates of size {scale}: (max - min) / cells must be >= {MIN_RELATIVE_CELL_WIDTH:e} x max(1, |min|, |max|)",
+                    self.width()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -121,6 +146,9 @@ impl AxisConfig {
             .collect()
     }
 }
+
+/// Largest number of values of a range (validation makes every value, so this bounds memory).
+pub const MAX_RANGE_POINTS: usize = 100_000;
 
 /// A 1-D range of values: `{ min, max, points, log }`.
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
@@ -179,8 +207,11 @@ impl RangeConfig {
     pub fn validate(&self, key: &str) -> Check {
         check_finite(&format!("{key}.min"), self.min)?;
         check_finite(&format!("{key}.max"), self.max)?;
-        if self.points == 0 {
-            return Err(Invalid::new(format!("{key}.points"), "must be >= 1"));
+        if self.points == 0 || self.points > MAX_RANGE_POINTS {
+            return Err(Invalid::new(
+                format!("{key}.points"),
+                format!("must be in 1..={MAX_RANGE_POINTS}, got {}", self.points),
+            ));
         }
         if self.points > 1 && self.max <= self.min {
             return Err(Invalid::new(
