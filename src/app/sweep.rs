@@ -231,7 +231,10 @@ pub fn run(
     Ok(report)
 }
 
-/// Ids as short ranges: `3, 7-12, 40`.
+/// Ranges listed in a message before `…`.
+const MAX_RANGES: usize = 20;
+
+/// Ids as short ranges: `3, 7-12, 40` (the first [`MAX_RANGES`], then `…`).
 pub fn id_ranges(ids: &[usize]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
@@ -239,6 +242,10 @@ pub fn id_ranges(ids: &[usize]) -> String {
         let mut j = i;
         while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
             j += 1;
+        }
+        if parts.len() == MAX_RANGES {
+            parts.push("…".into());
+            break;
         }
         parts.push(if j == i {
             ids[i].to_string()

@@ -291,7 +291,8 @@ impl<'a> SweepPlan<'a> {
 
     /// Compute the points `ids` on `threads` workers (at least one), each a one-thread pool
     /// that computes whole points (so each point's CPU time is its worker thread's), the FP
-    /// summaries they need first. `sink` receives each point as it finishes, from the worker
+    /// summaries they need first (each solve's cost is added to the first point of its Δ_S
+    /// to finish). `sink` receives each point as it finishes, from the worker
     /// threads, in no particular order; it returns false to stop. `progress` counts points.
     pub fn compute(
         &self,
@@ -301,10 +302,18 @@ impl<'a> SweepPlan<'a> {
         progress: &dyn Progress,
     ) -> Result<(), StudyError> {
         let missing = self.fp_missing(ids);
+        // The cost of each FP solve, added to the first point of its Δ_S that finishes.
+        let fp_cost: Vec<std::sync::Mutex<Option<(f64, f64)>>> =
+            self.fp.iter().map(|_| std::sync::Mutex::new(None)).collect();
         if !missing.is_empty() {
             progress.start("sweep: Fokker–Planck per Δ_S", Some(missing.len() as u64));
             on_workers(threads, missing.len(), progress, &|i| {
+                let (clock, cpu0) = (Instant::now(), thread_cpu_seconds());
                 self.fp_summary(missing[i], progress)?;
+                let cpu = cpu0.zip(thread_cpu_seconds()).map_or(0.0, |(a, b)| b - a);
+                if let Ok(mut slot) = fp_cost[missing[i]].lock() {
+                    *slot = Some((clock.elapsed().as_secs_f64(), cpu));
+                }
                 progress.advance(1);
                 Ok(true)
             })?;
@@ -319,10 +328,19 @@ impl<'a> SweepPlan<'a> {
                 (Some(a), Some(b)) => Some((b - a).max(0.0)),
                 _ => None,
             };
+            let mut wall_seconds = clock.elapsed().as_secs_f64();
+            let mut cpu_seconds = cpu_seconds;
+            let fp_share = self
+                .fp_index(ids[i])
+                .and_then(|k| fp_cost[k].lock().ok().and_then(|mut c| c.take()));
+            if let Some((w, c)) = fp_share {
+                wall_seconds += w;
+                cpu_seconds = cpu_seconds.map(|v| v + c);
+            }
             let go_on = sink(PointOutcome {
                 id: ids[i],
                 row,
-                wall_seconds: clock.elapsed().as_secs_f64(),
+                wall_seconds,
                 cpu_seconds,
             });
             progress.advance(1);
