@@ -201,13 +201,19 @@ pub fn write_point(
         wall_seconds: outcome.wall_seconds,
         cpu_seconds: outcome.cpu_seconds,
     };
-    let text = serde_json::to_vec(&file).map_err(|e| WriteError::new(&path, e))?;
-    ensure_parent_dir(&path)?;
+    let mut text = serde_json::to_vec(&file).map_err(|e| WriteError::new(&path, e))?;
+    text.push(b'\n');
     let tmp = temp_sibling(&path);
-    let mut f = fs::File::create(&tmp).map_err(|e| WriteError::new(&path, e))?;
-    f.write_all(&text)
-        .and_then(|_| f.write_all(b"\n"))
-        .map_err(|e| WriteError::new(&path, e))?;
+    // The block folder usually exists: create it only when the first attempt says it does not.
+    let mut f = match fs::File::create(&tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            ensure_parent_dir(&path)?;
+            fs::File::create(&tmp)
+        }
+        other => other,
+    }
+    .map_err(|e| WriteError::new(&path, e))?;
+    f.write_all(&text).map_err(|e| WriteError::new(&path, e))?;
     drop(f);
     commit(&tmp, &path)
 }
