@@ -106,6 +106,7 @@ enum SweepAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    app::install_interrupt_handler();
     let result = match cli.command {
         Command::Run {
             scenario,
@@ -160,7 +161,10 @@ fn main() -> ExitCode {
         }
         Command::Sweep { action } => match action {
             SweepAction::Plan { scenario, out } => sweep_cmd::plan(&scenario, &out).map(|n| {
-                println!("planned {n} points in {}", out.join("manifest.json").display());
+                println!(
+                    "planned {n} points in {}",
+                    out.join("manifest.json").display()
+                );
             }),
             SweepAction::Run {
                 scenario,

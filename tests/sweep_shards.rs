@@ -71,7 +71,13 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// sweep.csv of `flatscape run` into `dir/single`.
 fn single_run(scenario: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("single");
-    ok(flatscape(&["run", s(scenario), "--out", s(&out), "--quiet"]));
+    ok(flatscape(&[
+        "run",
+        s(scenario),
+        "--out",
+        s(&out),
+        "--quiet",
+    ]));
     fs::read(out.join("sweep.csv")).unwrap()
 }
 
@@ -148,7 +154,13 @@ fn shipped_phase_diagram_three_shards_and_two_thread_counts_give_the_single_run_
     assert_eq!(single.iter().filter(|&&b| b == b'\n').count(), 1 + 12);
 
     let three = tmp.path().join("three");
-    ok(flatscape(&["sweep", "plan", s(&scenario), "--out", s(&three)]));
+    ok(flatscape(&[
+        "sweep",
+        "plan",
+        s(&scenario),
+        "--out",
+        s(&three),
+    ]));
     for k in 1..=3 {
         assert_eq!(computed(&run_shard(&scenario, &three, k, 3, 2)), 4);
     }
@@ -222,7 +234,13 @@ fn a_killed_shard_reruns_only_its_missing_points_and_a_truncated_file_is_recompu
     let tmp = tempfile::tempdir().unwrap();
     let scenario = write(tmp.path(), "k.toml", &small_sweep("kill", 3, 20000, 6, 4));
     let dir = tmp.path().join("sweep");
-    ok(flatscape(&["sweep", "plan", s(&scenario), "--out", s(&dir)]));
+    ok(flatscape(&[
+        "sweep",
+        "plan",
+        s(&scenario),
+        "--out",
+        s(&dir),
+    ]));
     let mut child = Command::new(BIN)
         .args([
             "sweep",
@@ -282,7 +300,10 @@ fn a_foreign_manifest_exits_2_and_missing_points_exit_1_naming_them() {
         assert!(err.contains("belongs to another scenario"), "{err}");
         assert!(err.contains("b.toml"), "{err}");
     }
-    assert!(point_files(&dir).is_empty(), "nothing computed on a mismatch");
+    assert!(
+        point_files(&dir).is_empty(),
+        "nothing computed on a mismatch"
+    );
 
     run_shard(&a, &dir, 1, 1, 2);
     for id in [1, 4] {
@@ -301,7 +322,11 @@ fn a_foreign_manifest_exits_2_and_missing_points_exit_1_naming_them() {
 #[test]
 fn the_slurm_script_body_runs_with_hand_set_array_variables() {
     let tmp = tempfile::tempdir().unwrap();
-    let scenario = write(tmp.path(), "slurm.toml", &small_sweep("slurm", 8, 400, 3, 3));
+    let scenario = write(
+        tmp.path(),
+        "slurm.toml",
+        &small_sweep("slurm", 8, 400, 3, 3),
+    );
     let dir = tmp.path().join("sweep");
     for task in 0..3 {
         let out = Command::new("bash")

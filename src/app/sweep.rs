@@ -16,8 +16,7 @@ use std::time::Instant;
 
 use crate::report::files::{WriteError, write_rows};
 use crate::report::points::{
-    self, Manifest, ManifestHead, PointState, read_manifest, read_point, scenario_hash,
-    write_point,
+    self, Manifest, ManifestHead, PointState, read_manifest, read_point, scenario_hash, write_point,
 };
 use crate::report::sweep::{sweep_figure_names, write_sweep_figures};
 use crate::scenario::Scenario;
@@ -264,9 +263,9 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<MergeReport, AppError> {
         path: dir.to_path_buf(),
         message,
     };
-    let manifest: Manifest = read_manifest(dir)
-        .map_err(folder_err)?
-        .ok_or_else(|| folder_err("has no manifest.json (run `flatscape sweep plan` or `sweep run` first)".into()))?;
+    let manifest: Manifest = read_manifest(dir).map_err(folder_err)?.ok_or_else(|| {
+        folder_err("has no manifest.json (run `flatscape sweep plan` or `sweep run` first)".into())
+    })?;
     let sc = Scenario::from_toml_str(&manifest.scenario_toml, &points::manifest_path(dir))?;
     let hash = scenario_hash(&sc);
     if hash != manifest.scenario_hash {

@@ -223,7 +223,9 @@ impl<'a> SweepPlan<'a> {
     /// The Δ_S indices whose FP summary the points `ids` need and that are not solved yet.
     fn fp_missing(&self, ids: &[usize]) -> Vec<usize> {
         let set: BTreeSet<usize> = ids.iter().filter_map(|&id| self.fp_index(id)).collect();
-        set.into_iter().filter(|&k| self.fp[k].get().is_none()).collect()
+        set.into_iter()
+            .filter(|&k| self.fp[k].get().is_none())
+            .collect()
     }
 
     /// Compute point `id`: sampler (on the point's seed) and theory at (σ, η), the FP values
@@ -253,7 +255,9 @@ impl<'a> SweepPlan<'a> {
             fp_mean_flatness: None,
         };
         if let Some(plan) = self.sc.sampler() {
-            let at = plan.with_hessian_noise(eta, sigma, power)?.with_seed(p.seed);
+            let at = plan
+                .with_hessian_noise(eta, sigma, power)?
+                .with_seed(p.seed);
             let res = sampler::run(&at, None, &CancelOnly(progress))?;
             row.flatness_ss = res.summary.flatness_ss;
             row.x_ss_abs = res.summary.x_ss_abs;
@@ -303,8 +307,11 @@ impl<'a> SweepPlan<'a> {
     ) -> Result<(), StudyError> {
         let missing = self.fp_missing(ids);
         // The cost of each FP solve, added to the first point of its Δ_S that finishes.
-        let fp_cost: Vec<std::sync::Mutex<Option<(f64, f64)>>> =
-            self.fp.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let fp_cost: Vec<std::sync::Mutex<Option<(f64, f64)>>> = self
+            .fp
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
         if !missing.is_empty() {
             progress.start("sweep: Fokker–Planck per Δ_S", Some(missing.len() as u64));
             on_workers(threads, missing.len(), progress, &|i| {
@@ -387,15 +394,17 @@ fn on_workers(
     };
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, n.max(1)) {
-            s.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-                Ok(pool) => pool.install(work),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    if let Ok(mut slot) = first_error.lock() {
-                        slot.get_or_insert(StudyError::Threads(e.to_string()));
+            s.spawn(
+                || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                    Ok(pool) => pool.install(work),
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(StudyError::Threads(e.to_string()));
+                        }
                     }
-                }
-            });
+                },
+            );
         }
     });
     match first_error.into_inner() {
@@ -490,7 +499,10 @@ mod tests {
             assert_eq!(plan.len(), pts.len());
             for (id, &(s, e)) in pts.iter().enumerate() {
                 let p = plan.spec(id).unwrap();
-                assert_eq!((p.sigma.to_bits(), p.eta.to_bits()), (s.to_bits(), e.to_bits()));
+                assert_eq!(
+                    (p.sigma.to_bits(), p.eta.to_bits()),
+                    (s.to_bits(), e.to_bits())
+                );
                 assert_eq!(p.seed, point_seed(sc.seed(), s, e));
             }
             assert!(plan.spec(pts.len()).is_none());
