@@ -423,7 +423,7 @@ fn thread_cpu_seconds() -> Option<f64> {
         };
         // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
         let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+        (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
     }
     #[cfg(not(unix))]
     {
