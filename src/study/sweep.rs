@@ -123,8 +123,8 @@ pub struct PointOutcome {
 
 /// A sweep resolved for computing points by id: the axes, the theory plan, and the FP
 /// summaries of a Δ_S sweep (one per Δ_S value, computed once and shared by the points).
-pub struct SweepPlan<'a> {
-    sc: &'a Scenario,
+pub struct SweepPlan {
+    sc: Scenario,
     etas: Vec<f64>,
     /// σ values, or Δ_S values of a Δ_S sweep.
     inner: Vec<f64>,
@@ -135,9 +135,10 @@ pub struct SweepPlan<'a> {
     fp: Vec<OnceLock<fp::FpSummary>>,
 }
 
-impl<'a> SweepPlan<'a> {
-    /// The plan of the scenario's sweep (`None` without `[sweep]`).
-    pub fn new(sc: &'a Scenario) -> Option<Self> {
+impl SweepPlan {
+    /// The plan of the scenario's sweep (`None` without `[sweep]`); it keeps a copy of the
+    /// scenario, so it can live in a worker for many points.
+    pub fn new(sc: &Scenario) -> Option<Self> {
         let sw = sc.sweep()?;
         let etas = sw.etas(sc.noise());
         let (inner, by_delta_s) = match (&sw.sigma, &sw.delta_s) {
@@ -151,7 +152,7 @@ impl<'a> SweepPlan<'a> {
             0
         };
         Some(Self {
-            sc,
+            sc: sc.clone(),
             etas,
             inner,
             by_delta_s,
@@ -163,7 +164,7 @@ impl<'a> SweepPlan<'a> {
 
     /// The scenario.
     pub fn scenario(&self) -> &Scenario {
-        self.sc
+        &self.sc
     }
 
     /// The number of points.
