@@ -233,7 +233,7 @@ pub fn run(
 /// Ranges listed in a message before `…`.
 const MAX_RANGES: usize = 20;
 
-/// Ids as short ranges: `3, 7-12, 40` (the first [`MAX_RANGES`], then `…`).
+/// Ids as short ranges: `3, 7-12, 40` (the first 20, then `…`).
 pub fn id_ranges(ids: &[usize]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
