@@ -300,7 +300,7 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<MergeReport, AppError> {
     let csv = dir.join("sweep.csv");
     write_rows(&csv, &rows)?;
     let [a, b] = sweep_figure_names(sw);
-    write_sweep_figures([&dir.join(a), &dir.join(b)], &sc, sw, &rows)?;
+    write_sweep_figures([&dir.join(a), &dir.join(b)], &sc, sw, &rows, "")?;
     walls.sort_by(f64::total_cmp);
     let n = walls.len();
     let median = if n == 0 {
