@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use flatscape::app::{self, RunOptions, figures::QUICK_OUT};
+use flatscape::app::{self, RunOptions, figures::QUICK_OUT, sweep as sweep_cmd};
 
 /// Fokker–Planck, adiabatic-elimination theory and Monte-Carlo SGD on degenerate loss valleys
 /// (Yang, Tang & Tu, PRL 130, 237101, 2023).
@@ -56,6 +56,49 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
         /// Hide progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// A sweep as independent point files, for clusters: plan, run shards, merge.
+    Sweep {
+        #[command(subcommand)]
+        action: SweepAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepAction {
+    /// Write DIR/manifest.json: every point's id, (σ, η), Δ_S and seed, and the scenario hash.
+    Plan {
+        /// The scenario file (with a [sweep] table).
+        scenario: PathBuf,
+        /// The sweep folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compute the points of one shard that have no valid file in DIR/points/ yet.
+    Run {
+        /// The scenario file (with a [sweep] table).
+        scenario: PathBuf,
+        /// The sweep folder (its manifest must belong to this scenario; written if absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// Shard K of N: the points with id % N == K - 1 [default: 1/1, every point].
+        #[arg(long, value_parser = sweep_cmd::parse_shard)]
+        shard: Option<sweep_cmd::Shard>,
+        /// Worker threads, each computing whole points [default: all cores; 0 also].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Hide the progress bar and the closing line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check that every point is present, write DIR/sweep.csv and the sweep figures, and
+    /// report the per-point wall and CPU times.
+    Merge {
+        /// The sweep folder.
+        dir: PathBuf,
+        /// Print nothing on success.
         #[arg(long)]
         quiet: bool,
     },
@@ -116,6 +159,29 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Sweep { action } => match action {
+            SweepAction::Plan { scenario, out } => sweep_cmd::plan(&scenario, &out).map(|n| {
+                println!(
+                    "planned {n} points in {}",
+                    out.join("manifest.json").display()
+                );
+            }),
+            SweepAction::Run {
+                scenario,
+                out,
+                shard,
+                threads,
+                quiet,
+            } => sweep_cmd::run(
+                &scenario,
+                &out,
+                shard.unwrap_or(sweep_cmd::Shard::ALL),
+                threads,
+                quiet,
+            )
+            .map(|_| ()),
+            SweepAction::Merge { dir, quiet } => sweep_cmd::merge(&dir, quiet).map(|_| ()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,9 @@
-//! The application layer: the `run`, `check` and `figures` commands, console progress, output
+//! The application layer: the `run`, `check`, `figures` and `sweep` commands, console progress, output
 //! folders and exit codes. `main.rs` only parses arguments and calls these.
 
 pub mod figures;
 pub mod progress;
+pub mod sweep;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,34 @@ pub enum AppError {
         /// Files checked.
         total: usize,
     },
+    /// A sweep folder or scenario that `flatscape sweep` cannot use (exit 2).
+    #[error("{}: {message}", path.display())]
+    SweepFolder {
+        /// The folder or scenario file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The sweep folder was planned for another scenario (exit 2).
+    #[error("sweep folder {}: {message}", path.display())]
+    SweepMismatch {
+        /// The folder.
+        path: PathBuf,
+        /// Which scenarios.
+        message: String,
+    },
+    /// `sweep merge` found points without a valid file (exit 1).
+    #[error("sweep folder {}: {missing} of {total} points missing: ids {ids}; run `flatscape sweep run` for them", path.display())]
+    SweepIncomplete {
+        /// The folder.
+        path: PathBuf,
+        /// Points missing.
+        missing: usize,
+        /// Points in the sweep.
+        total: usize,
+        /// The missing ids as ranges (`3, 7-12`).
+        ids: String,
+    },
     /// A file could not be written (exit 1).
     #[error("{0}")]
     Write(#[from] WriteError),
@@ -66,7 +95,9 @@ impl AppError {
         match self {
             AppError::Scenario(_)
             | AppError::OutputFolder { .. }
-            | AppError::CheckFailed { .. } => 2,
+            | AppError::CheckFailed { .. }
+            | AppError::SweepFolder { .. }
+            | AppError::SweepMismatch { .. } => 2,
             AppError::Study(StudyError::Cancelled) => 130,
             _ => 1,
         }

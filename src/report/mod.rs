@@ -2,13 +2,15 @@
 //!
 //! - [`files`]: atomic writers (JSON, CSV with one number format, `.npy`);
 //! - [`plot`], [`phase`]: the figure styles (line plots, heatmaps, phase diagrams);
-//! - [`run`]: the outputs of one run; [`sweep`]: sweep figures; [`trajectories`]: walkers over
+//! - [`run`]: the outputs of one run; [`points`]: the manifest and point files of a sharded
+//!   sweep; [`sweep`]: sweep figures; [`trajectories`]: walkers over
 //!   the loss contours; [`network`]: the real-network figures and tables.
 
 pub mod files;
 pub mod network;
 pub mod phase;
 pub mod plot;
+pub mod points;
 pub mod run;
 pub mod sweep;
 pub mod trajectories;

@@ -672,6 +672,16 @@ pub fn draw_colorbar<DB: DrawingBackend>(
     log: bool,
 ) -> Result<(), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
+    // An empty or one-valued map (e.g. no search times at all) has no range: plotters would
+    // loop forever looking for tick marks, so widen it.
+    let (lo, hi) = if !(lo.is_finite() && hi.is_finite()) {
+        (0.0, 1.0)
+    } else if hi - lo <= 1e-12 * lo.abs().max(hi.abs()) {
+        let pad = if lo == 0.0 { 0.5 } else { 0.5 * lo.abs() };
+        (lo - pad, hi + pad)
+    } else {
+        (lo, hi)
+    };
     let mut cb = ChartBuilder::on(area)
         .margin_top(50)
         .margin_bottom(66)

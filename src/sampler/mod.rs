@@ -469,6 +469,20 @@ impl SamplerPlan {
         })
     }
 
+    /// The same walkers on master seed `seed` (the walker streams; the N-D coefficient table
+    /// drawn at construction is kept), e.g. a sweep point's own seed.
+    pub fn with_seed(&self, seed: u64) -> Self {
+        Self {
+            seed,
+            ..self.clone()
+        }
+    }
+
+    /// The master seed of the walker streams.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The configuration it was built from.
     pub fn config(&self) -> &SamplerConfig {
         &self.config

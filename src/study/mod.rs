@@ -17,7 +17,7 @@ use crate::scenario::Scenario;
 use crate::theory::{self, TheorySolution, TheorySummary};
 
 pub use compare::{Comparison, l1_distance, l1_symmetrised};
-pub use sweep::{SweepPoint, SweepTable};
+pub use sweep::{PointOutcome, PointSpec, SweepPlan, SweepPoint, SweepTable, run_point};
 
 /// Why a study stopped.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,20 @@ pub enum StudyError {
     /// The caller asked to stop.
     #[error("interrupted")]
     Cancelled,
+    /// A sweep point id past the last point.
+    #[error("no sweep point {id}: the sweep has {points} points (ids 0..{points})")]
+    NoSuchPoint {
+        /// The id asked for.
+        id: usize,
+        /// Points in the sweep.
+        points: usize,
+    },
+    /// A sweep point was asked of a scenario without `[sweep]`.
+    #[error("the scenario has no [sweep] table")]
+    NoSweep,
+    /// The worker threads could not start.
+    #[error("cannot start the worker threads: {0}")]
+    Threads(String),
 }
 
 impl From<Cancelled> for StudyError {
