@@ -323,3 +323,46 @@ pub fn fit_power(h: &[f64], c: &[f64]) -> Option<PowerFit> {
         h_range,
     })
 }
+
+/// tr H = Σ_j (H e_j)_j from P exact Hessian-vector products (parallel over j, summed in
+/// order, so the result does not depend on the thread count).
+pub fn exact_trace(mlp: &Mlp, theta: &[f64], data: Batch) -> f64 {
+    let p = mlp.n_params();
+    let diag: Vec<f64> = (0..p)
+        .into_par_iter()
+        .map(|j| {
+            let mut e = vec![0.0; p];
+            e[j] = 1.0;
+            let mut col = vec![0.0; p];
+            mlp.hvp(theta, data, &e, &mut col, false);
+            col[j]
+        })
+        .collect();
+    diag.iter().sum()
+}
+
+/// Hutchinson's estimate (1/v) Σ_i z_iᵀ A z_i of tr A for `probes` Rademacher vectors z_i
+/// drawn from `seed` (the same probes for the same seed).
+pub fn hutchinson_trace(
+    n: usize,
+    probes: usize,
+    seed: u64,
+    mut apply: impl FnMut(&[f64], &mut [f64]),
+) -> f64 {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut z = vec![0.0; n];
+    let mut az = vec![0.0; n];
+    let mut sum = 0.0;
+    for _ in 0..probes {
+        for x in z.iter_mut() {
+            *x = if rand::RngExt::random::<bool>(&mut rng) {
+                1.0
+            } else {
+                -1.0
+            };
+        }
+        apply(&z, &mut az);
+        sum += dot(&z, &az);
+    }
+    sum / probes.max(1) as f64
+}
