@@ -49,7 +49,7 @@ fn write_manifold_figures(out: &Path, result: &NetworkResult) -> Result<(), Writ
     };
     let sub = match m {
         Some(m) => format!(
-            "η = {}, δ = {}, start loss ≤ {:.1e}, {} seeds",
+            "η = {}, δ = {}, start loss ≤ {:.0e}, {} seeds",
             s.eta,
             m.label_noise,
             m.start_loss_max,
@@ -61,7 +61,7 @@ fn write_manifold_figures(out: &Path, result: &NetworkResult) -> Result<(), Writ
     line_plot(
         &out.join(MANIFOLD_FIGURES[0]),
         &LinePlot {
-            title: format!("Flatness on the solution manifold (MSE, M = {}): {sub}", s.n_train),
+            title: format!("F on the solution manifold (MSE, M = {}): {sub}", s.n_train),
             x_label: "updates after the common start".into(),
             y_label: format!("flatness F = Π_(i≤{k}) Ĥ_ii^(−1/{})", 2 * k),
             series: series(&|c| &c.flatness_mean, &|c| &c.flatness_std),
