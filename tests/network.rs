@@ -9,7 +9,7 @@ use flatscape::network::curvature::{
 };
 use flatscape::network::data::{self, Samples};
 use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
-use flatscape::network::curvature::{exact_trace, hutchinson_trace};
+use flatscape::network::curvature::{exact_trace, hutchinson_trace, slq, wasserstein1};
 use flatscape::network::manifold::{interval, t_quantile_975};
 use flatscape::network::{
     Activation, Comparisons, Loss, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Protocol,
@@ -733,4 +733,41 @@ fn manifold_protocol_is_identical_for_any_thread_count() {
         s
     };
     assert_eq!(strip(&a), strip(&b));
+}
+
+#[test]
+fn slq_density_and_trace_match_the_dense_eigen_decomposition() {
+    let data = subset(200);
+    let mlp = Mlp::new(&[64, 12, 12, 10], Activation::Tanh);
+    let theta = random_theta(&mlp, 21, 0.1);
+    let p = mlp.n_params();
+    let (h, _) = dense_hessian(&mlp, &theta, data.view());
+    let (values, _) = symmetric_eigen(&h, false);
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let exact_tr: f64 = values.iter().sum();
+    let width = sorted[p - 1] - sorted[0];
+    let uniform = vec![1.0 / p as f64; p];
+    // Rademacher probes: s.d. of the trace estimate sqrt(2 Σ_{i≠j} H_ij² / v).
+    let off: f64 =
+        h.iter().map(|x| x * x).sum::<f64>() - (0..p).map(|i| h[[i, i]].powi(2)).sum::<f64>();
+    for (steps, probes) in [(20, 10), (80, 10), (80, 40)] {
+        let d = slq(p, steps, probes, 5, |v, out| mlp.hvp(&theta, data.view(), v, out, false));
+        let mass: f64 = d.weights.iter().sum();
+        let w1 = wasserstein1((&d.nodes, &d.weights), (&sorted, &uniform));
+        let sigma = (2.0 * off / probes as f64).sqrt();
+        println!(
+            "SLQ m = {steps}, v = {probes}: W1 = {w1:.3e} ({:.2e} of the spectral width {width:.3}), tr {:.4} vs exact {exact_tr:.4} ({:.2} σ, σ = {sigma:.3})",
+            w1 / width,
+            d.trace,
+            (d.trace - exact_tr) / sigma
+        );
+        assert!((mass - 1.0).abs() < 1e-12);
+        // The extreme Ritz values converge to the extreme eigenvalues.
+        assert!((d.nodes[d.nodes.len() - 1] - sorted[p - 1]).abs() < 1e-6 * width);
+        assert!((d.trace - exact_tr).abs() < 4.0 * sigma);
+        if steps == 80 {
+            assert!(w1 < 0.01 * width, "{w1}");
+        }
+    }
 }

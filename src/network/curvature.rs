@@ -105,11 +105,25 @@ pub fn lanczos_top(
     k: usize,
     steps: usize,
     seed: u64,
-    mut apply: impl FnMut(&[f64], &mut [f64]),
+    apply: impl FnMut(&[f64], &mut [f64]),
 ) -> Vec<f64> {
     let steps = steps.min(n).max(k.min(n));
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut q: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let q: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let t = lanczos_tridiagonal(q, steps, apply);
+    let (vals, _) = symmetric_eigen(&t, false);
+    vals.into_iter().take(k).collect()
+}
+
+/// The Lanczos tridiagonal matrix T (at most `steps` × `steps`) of a symmetric operator from
+/// the start vector `q` (normalised here), with full re-orthogonalisation (twice per step).
+pub fn lanczos_tridiagonal(
+    mut q: Vec<f64>,
+    steps: usize,
+    mut apply: impl FnMut(&[f64], &mut [f64]),
+) -> Array2<f64> {
+    let n = q.len();
+    let steps = steps.min(n).max(1);
     normalise(&mut q);
     let mut basis: Vec<Vec<f64>> = Vec::with_capacity(steps);
     let (mut alpha, mut beta) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
@@ -142,8 +156,87 @@ pub fn lanczos_top(
             t[[i + 1, i]] = beta[i];
         }
     }
-    let (vals, _) = symmetric_eigen(&t, false);
-    vals.into_iter().take(k).collect()
+    t
+}
+
+/// A spectral density as a discrete measure: nodes and weights (the weights sum to 1).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpectralDensity {
+    /// Ritz values of every probe, increasing.
+    pub nodes: Vec<f64>,
+    /// Their weights, (1/v)·τ_k with τ_k the squared first component of the Ritz vector.
+    pub weights: Vec<f64>,
+    /// tr A estimated as n Σ_k w_k θ_k (= Hutchinson with the same Rademacher probes).
+    pub trace: f64,
+}
+
+/// Stochastic Lanczos quadrature: the spectral density (1/n) Σ_i δ(λ − λ_i) of a symmetric
+/// operator of dimension `n`, from `probes` Rademacher start vectors (drawn from `seed`) and
+/// `steps` Lanczos steps each. Probes run in parallel; the result does not depend on the
+/// thread count.
+pub fn slq(
+    n: usize,
+    steps: usize,
+    probes: usize,
+    seed: u64,
+    apply: impl Fn(&[f64], &mut [f64]) + Sync,
+) -> SpectralDensity {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let starts: Vec<Vec<f64>> = (0..probes.max(1))
+        .map(|_| {
+            (0..n)
+                .map(|_| {
+                    if rand::RngExt::random::<bool>(&mut rng) {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let per_probe: Vec<Vec<(f64, f64)>> = starts
+        .into_par_iter()
+        .map(|q| {
+            let t = lanczos_tridiagonal(q, steps, &apply);
+            let (vals, vecs) = symmetric_eigen(&t, true);
+            let vecs = vecs.expect("eigenvectors asked for");
+            vals.iter()
+                .enumerate()
+                .map(|(k, &v)| (v, vecs[[0, k]].powi(2)))
+                .collect()
+        })
+        .collect();
+    let v = per_probe.len() as f64;
+    let mut pts: Vec<(f64, f64)> = per_probe.concat().into_iter().map(|(x, w)| (x, w / v)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let trace = n as f64 * pts.iter().map(|(x, w)| x * w).sum::<f64>();
+    SpectralDensity {
+        nodes: pts.iter().map(|p| p.0).collect(),
+        weights: pts.iter().map(|p| p.1).collect(),
+        trace,
+    }
+}
+
+/// Wasserstein-1 distance ∫ |F_a − F_b| dx between two discrete measures of total mass 1
+/// given as (nodes, weights) with nodes increasing.
+pub fn wasserstein1(a: (&[f64], &[f64]), b: (&[f64], &[f64])) -> f64 {
+    let mut pts: Vec<(f64, f64)> = a
+        .0
+        .iter()
+        .zip(a.1)
+        .map(|(&x, &w)| (x, w))
+        .chain(b.0.iter().zip(b.1).map(|(&x, &w)| (x, -w)))
+        .collect();
+    pts.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let (mut cdf_diff, mut total) = (0.0, 0.0);
+    for k in 0..pts.len() {
+        cdf_diff += pts[k].1;
+        if k + 1 < pts.len() {
+            total += cdf_diff.abs() * (pts[k + 1].0 - pts[k].0);
+        }
+    }
+    total
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
