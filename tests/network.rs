@@ -7,13 +7,15 @@ use flatscape::network::curvature::{
     dense_hessian, fit_power, flatness, lanczos_top, max_rel_error, noise_diag_in_eigenbasis,
     noise_factor, spearman, symmetric_eigen,
 };
+use flatscape::network::curvature::{
+    exact_trace, hutchinson_trace, relative_commutator, slq, top_fraction, wasserstein1,
+};
 use flatscape::network::data::{self, Samples};
-use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
-use flatscape::network::curvature::{exact_trace, hutchinson_trace, slq, wasserstein1};
 use flatscape::network::manifold::{interval, t_quantile_975};
+use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
 use flatscape::network::{
-    Activation, Comparisons, Loss, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Protocol,
-    Seeds, hvp_check, run,
+    Activation, Comparisons, Loss, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Protocol, Seeds,
+    hvp_check, run,
 };
 use flatscape::report::network::write_tables;
 use rand::SeedableRng;
@@ -484,6 +486,11 @@ fn trained_network_curvature_and_flatness_measurements() {
         h.eigen_seconds,
         s.total_seconds
     );
+    println!(
+        "commutator ‖CH − HC‖/(‖C‖‖H‖) = {:.4}, tr C fraction in top k of H: {:?}",
+        h.commutator, h.trace_c_top_fraction
+    );
+    assert!(h.commutator.is_finite() && h.commutator >= 0.0 && h.commutator < 2.0);
     // The curvature machinery on the trained network.
     assert!(h.asymmetry < 1e-12);
     assert!(h.hvp_fd_rel_error < 1e-6);
@@ -526,10 +533,14 @@ fn mse_gradient_and_hessian_products_match_finite_differences() {
     let v: Vec<f64> = (0..p).map(|_| StandardNormal.sample(&mut rng)).collect();
     let h = 1e-5;
     let shifted = |sign: f64| -> Vec<f64> {
-        theta.iter().zip(&v).map(|(t, d)| t + sign * h * d).collect()
+        theta
+            .iter()
+            .zip(&v)
+            .map(|(t, d)| t + sign * h * d)
+            .collect()
     };
-    let fd = (mlp.loss(&shifted(1.0), data.view()) - mlp.loss(&shifted(-1.0), data.view()))
-        / (2.0 * h);
+    let fd =
+        (mlp.loss(&shifted(1.0), data.view()) - mlp.loss(&shifted(-1.0), data.view())) / (2.0 * h);
     let an: f64 = g.iter().zip(&v).map(|(a, b)| a * b).sum();
     let grad_err = ((fd - an) / an).abs();
     // Hessian-vector product against central differences of the gradient.
@@ -541,9 +552,15 @@ fn mse_gradient_and_hessian_products_match_finite_differences() {
         g
     };
     let (gp, gm) = (grad_at(&shifted(1.0)), grad_at(&shifted(-1.0)));
-    let fd_hv: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+    let fd_hv: Vec<f64> = gp
+        .iter()
+        .zip(&gm)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect();
     let hvp_err = rel_error(&hv, &fd_hv);
-    println!("MSE: L = {l0:.4}, directional derivative error {grad_err:.2e}, HVP error {hvp_err:.2e}");
+    println!(
+        "MSE: L = {l0:.4}, directional derivative error {grad_err:.2e}, HVP error {hvp_err:.2e}"
+    );
     assert!(grad_err < 1e-6);
     assert!(hvp_err < 1e-6);
     // Label noise: targets Y + s change the gradient by −Σ_n J_nᵀ s_n / B; with s = c e_k on
@@ -553,13 +570,25 @@ fn mse_gradient_and_hessian_products_match_finite_differences() {
     let mut shift = ndarray::Array2::zeros((b, 10));
     shift.column_mut(k).fill(c);
     let mut gs = vec![0.0; p];
-    mlp.batch_grad_shifted(&theta, data.view(), Some(shift.view()), 1.0 / b as f64, &mut gs);
+    mlp.batch_grad_shifted(
+        &theta,
+        data.view(),
+        Some(shift.view()),
+        1.0 / b as f64,
+        &mut gs,
+    );
     let an_s: f64 = gs.iter().zip(&v).map(|(a, b)| a * b).sum();
     let mut g0 = vec![0.0; p];
     mlp.batch_grad(&theta, data.view(), 1.0 / b as f64, &mut g0);
     let mut gm_s = vec![0.0; p];
     let neg = shift.mapv(|x| -x);
-    mlp.batch_grad_shifted(&theta, data.view(), Some(neg.view()), 1.0 / b as f64, &mut gm_s);
+    mlp.batch_grad_shifted(
+        &theta,
+        data.view(),
+        Some(neg.view()),
+        1.0 / b as f64,
+        &mut gm_s,
+    );
     // Linearity in the shift: g(+s) + g(−s) = 2 g(0).
     let lin: Vec<f64> = gs.iter().zip(&gm_s).map(|(a, b)| 0.5 * (a + b)).collect();
     assert!(rel_error(&lin, &g0) < 1e-12);
@@ -577,7 +606,13 @@ fn mse_gradient_and_hessian_products_match_finite_differences() {
     let mut shift_j = ndarray::Array2::zeros((b, 10));
     shift_j.column_mut(j).fill(c);
     let mut gj = vec![0.0; p];
-    mlp.batch_grad_shifted(&theta, data.view(), Some(shift_j.view()), 1.0 / b as f64, &mut gj);
+    mlp.batch_grad_shifted(
+        &theta,
+        data.view(),
+        Some(shift_j.view()),
+        1.0 / b as f64,
+        &mut gj,
+    );
     let an_j: f64 = gj.iter().zip(&v).map(|(a, b)| a * b).sum();
     // an_s − an_j = −c d(mean z_k)/dv + c d(mean z_j)/dv = c · d_diff.
     let shift_err = ((an_s - an_j - c * d_diff) / (c * d_diff)).abs();
@@ -595,10 +630,13 @@ fn trace_estimates_match_the_dense_hessian() {
     let dense: f64 = (0..p).map(|i| h[[i, i]]).sum();
     let exact = exact_trace(&mlp, &theta, data.view());
     // Rademacher probes: Var(zᵀHz) = 2 Σ_{i≠j} H_ij².
-    let off: f64 = h.iter().map(|x| x * x).sum::<f64>() - (0..p).map(|i| h[[i, i]].powi(2)).sum::<f64>();
+    let off: f64 =
+        h.iter().map(|x| x * x).sum::<f64>() - (0..p).map(|i| h[[i, i]].powi(2)).sum::<f64>();
     let probes = 400;
     let sigma = (2.0 * off / probes as f64).sqrt();
-    let est = hutchinson_trace(p, probes, 9, |v, out| mlp.hvp(&theta, data.view(), v, out, true));
+    let est = hutchinson_trace(p, probes, 9, |v, out| {
+        mlp.hvp(&theta, data.view(), v, out, true)
+    });
     println!(
         "tr H: dense {dense:.6}, exact_trace {exact:.6}, Hutchinson ({probes} probes) {est:.4} (σ = {sigma:.4}, {:.2} σ off)",
         (est - dense) / sigma
@@ -650,7 +688,13 @@ fn manifold_protocol_positive_control_and_recorded_comparisons() {
     for st in &m.starts {
         println!(
             "seed {}: {} heavy-ball steps, loss {:.2e}, train acc {}, tr H {:.3}, tr C(SGD) {:.3e}, tr C(label noise) {:.3}",
-            st.seed, st.pretrain_steps, st.loss, st.train_accuracy, st.trace_h, st.trace_c_sgd, st.trace_c_label_noise
+            st.seed,
+            st.pretrain_steps,
+            st.loss,
+            st.train_accuracy,
+            st.trace_h,
+            st.trace_c_sgd,
+            st.trace_c_label_noise
         );
         // A common start on the manifold: interpolation reached.
         assert!(st.loss <= 1e-4);
@@ -661,8 +705,14 @@ fn manifold_protocol_positive_control_and_recorded_comparisons() {
         let t = g.final_trace_h.as_ref().unwrap();
         println!(
             "{}: F = {:.6} ± {:.6}, tr H = {:.3} ± {:.3}, loss {:.2e}, last-interval ΔF {:.2e}, saturated {:?}",
-            g.name, f.mean, f.std, t.mean, t.std, g.final_loss.as_ref().unwrap().mean,
-            g.last_interval_flatness_change.unwrap(), g.saturated
+            g.name,
+            f.mean,
+            f.std,
+            t.mean,
+            t.std,
+            g.final_loss.as_ref().unwrap().mean,
+            g.last_interval_flatness_change.unwrap(),
+            g.saturated
         );
         assert_eq!(g.diverged, 0);
     }
@@ -697,7 +747,14 @@ fn manifold_protocol_positive_control_and_recorded_comparisons() {
     let json = serde_json::to_value(s).unwrap();
     assert_eq!(json["protocol"], "manifold");
     let first = &json["comparisons"][0];
-    for key in ["name", "mean", "ci_low", "ci_high", "seeds_holding", "seeds"] {
+    for key in [
+        "name",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "seeds_holding",
+        "seeds",
+    ] {
         assert!(first.get(key).is_some(), "{key}");
     }
     // The tables.
@@ -752,7 +809,9 @@ fn slq_density_and_trace_match_the_dense_eigen_decomposition() {
     let off: f64 =
         h.iter().map(|x| x * x).sum::<f64>() - (0..p).map(|i| h[[i, i]].powi(2)).sum::<f64>();
     for (steps, probes) in [(20, 10), (80, 10), (80, 40)] {
-        let d = slq(p, steps, probes, 5, |v, out| mlp.hvp(&theta, data.view(), v, out, false));
+        let d = slq(p, steps, probes, 5, |v, out| {
+            mlp.hvp(&theta, data.view(), v, out, false)
+        });
         let mass: f64 = d.weights.iter().sum();
         let w1 = wasserstein1((&d.nodes, &d.weights), (&sorted, &uniform));
         let sigma = (2.0 * off / probes as f64).sqrt();
@@ -770,4 +829,32 @@ fn slq_density_and_trace_match_the_dense_eigen_decomposition() {
             assert!(w1 < 0.01 * width, "{w1}");
         }
     }
+}
+
+#[test]
+fn commutator_and_trace_fraction_in_the_eigenbasis() {
+    let n = 7;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+    let mut sym = || {
+        let a = ndarray::Array2::from_shape_fn((n, n), |_| StandardNormal.sample(&mut rng));
+        let s: ndarray::Array2<f64> = &a + &a.t();
+        s
+    };
+    let (h, c) = (sym(), sym());
+    let (values, u) = symmetric_eigen(&h, true);
+    let u = u.unwrap();
+    let c_hat = u.t().dot(&c).dot(&u);
+    let direct = {
+        let comm = c.dot(&h) - h.dot(&c);
+        let f = |m: &ndarray::Array2<f64>| m.iter().map(|x| x * x).sum::<f64>().sqrt();
+        f(&comm) / (f(&c) * f(&h))
+    };
+    let via = relative_commutator(&c_hat, &values);
+    println!("commutator: direct {direct:.12}, eigenbasis {via:.12}");
+    assert!((via - direct).abs() < 1e-12 * direct);
+    // C = H² commutes with H.
+    let h2 = h.dot(&h);
+    let h2_hat = u.t().dot(&h2).dot(&u);
+    assert!(relative_commutator(&h2_hat, &values) < 1e-13);
+    assert_eq!(top_fraction(&[3.0, 1.0, 0.5, 0.5], 2), 0.8);
 }

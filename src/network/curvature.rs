@@ -208,7 +208,11 @@ pub fn slq(
         })
         .collect();
     let v = per_probe.len() as f64;
-    let mut pts: Vec<(f64, f64)> = per_probe.concat().into_iter().map(|(x, w)| (x, w / v)).collect();
+    let mut pts: Vec<(f64, f64)> = per_probe
+        .concat()
+        .into_iter()
+        .map(|(x, w)| (x, w / v))
+        .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let trace = n as f64 * pts.iter().map(|(x, w)| x * w).sum::<f64>();
     SpectralDensity {
@@ -221,13 +225,12 @@ pub fn slq(
 /// Wasserstein-1 distance ∫ |F_a − F_b| dx between two discrete measures of total mass 1
 /// given as (nodes, weights) with nodes increasing.
 pub fn wasserstein1(a: (&[f64], &[f64]), b: (&[f64], &[f64])) -> f64 {
-    let mut pts: Vec<(f64, f64)> = a
-        .0
-        .iter()
-        .zip(a.1)
-        .map(|(&x, &w)| (x, w))
-        .chain(b.0.iter().zip(b.1).map(|(&x, &w)| (x, -w)))
-        .collect();
+    let mut pts: Vec<(f64, f64)> =
+        a.0.iter()
+            .zip(a.1)
+            .map(|(&x, &w)| (x, w))
+            .chain(b.0.iter().zip(b.1).map(|(&x, &w)| (x, -w)))
+            .collect();
     pts.sort_by(|p, q| p.0.total_cmp(&q.0));
     let (mut cdf_diff, mut total) = (0.0, 0.0);
     for k in 0..pts.len() {
@@ -301,6 +304,45 @@ pub fn noise_diag_in_eigenbasis(
         })
         .collect();
     blocks.concat()
+}
+
+/// The noise covariance in the eigenbasis of H, Ĉ = Uᵀ C U (P × P, Eq. 4), from the same
+/// centred per-sample gradients as [`noise_diag_in_eigenbasis`].
+pub fn noise_in_eigenbasis(
+    mlp: &Mlp,
+    theta: &[f64],
+    data: Batch,
+    batch: usize,
+    u: &Array2<f64>,
+) -> Array2<f64> {
+    let (grads, _) = centred_per_sample_grads(mlp, theta, data);
+    let factor = noise_factor(data.len(), batch) / data.len() as f64;
+    let proj = grads.dot(u);
+    let mut c = proj.t().dot(&proj);
+    c *= factor;
+    c
+}
+
+/// ‖CH − HC‖_F / (‖C‖_F ‖H‖_F) from Ĉ = Uᵀ C U and the eigenvalues λ of H:
+/// ‖ĈΛ − ΛĈ‖_F² = Σ_ij Ĉ_ij² (λ_j − λ_i)² (the Frobenius norm is invariant under U).
+pub fn relative_commutator(c_hat: &Array2<f64>, eigenvalues: &[f64]) -> f64 {
+    let n = eigenvalues.len();
+    let (mut comm, mut cn) = (0.0, 0.0);
+    for i in 0..n {
+        for j in 0..n {
+            let c = c_hat[[i, j]];
+            comm += c * c * (eigenvalues[j] - eigenvalues[i]).powi(2);
+            cn += c * c;
+        }
+    }
+    let hn = eigenvalues.iter().map(|l| l * l).sum::<f64>();
+    (comm / (cn * hn)).sqrt()
+}
+
+/// Fraction of tr C carried by the top `k` eigen-directions of H: Σ_{i≤k} Ĉ_ii / Σ_i Ĉ_ii.
+pub fn top_fraction(c_hat_diag: &[f64], k: usize) -> f64 {
+    let total: f64 = c_hat_diag.iter().sum();
+    c_hat_diag.iter().take(k).sum::<f64>() / total
 }
 
 /// (M − B)/(B (M − 1)): the covariance of a minibatch mean drawn without replacement, per

@@ -335,9 +335,9 @@ pub struct ManifoldResult {
 /// 97.5 % quantile of Student's t with `df` degrees of freedom.
 pub fn t_quantile_975(df: usize) -> f64 {
     const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060,
-        2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,
@@ -366,7 +366,14 @@ pub fn interval(name: &str, claim: &str, diffs: &[f64], sign: f64) -> IntervalCo
     }
 }
 
-fn measure(mlp: &Mlp, theta: &[f64], data: Batch, cfg: &NetworkConfig, seed: u64, step: usize) -> Record {
+fn measure(
+    mlp: &Mlp,
+    theta: &[f64],
+    data: Batch,
+    cfg: &NetworkConfig,
+    seed: u64,
+    step: usize,
+) -> Record {
     let top = top_eigenvalues(
         mlp,
         theta,
@@ -580,7 +587,8 @@ pub fn run(
         return Err(Cancelled);
     }
     let continuation_seconds = t1.elapsed().as_secs_f64();
-    let of = |k: Continuation| -> Vec<&ManifoldRun> { runs.iter().filter(|r| r.kind == k).collect() };
+    let of =
+        |k: Continuation| -> Vec<&ManifoldRun> { runs.iter().filter(|r| r.kind == k).collect() };
     let final_f = |r: &ManifoldRun| -> Option<f64> {
         if r.diverged {
             None
@@ -609,7 +617,9 @@ pub fn run(
             };
             ManifoldGroup {
                 name: k.name(),
-                final_trace_h: Spread::of(rs.iter().filter(|r| !r.diverged).map(|r| r.final_trace_h)),
+                final_trace_h: Spread::of(
+                    rs.iter().filter(|r| !r.diverged).map(|r| r.final_trace_h),
+                ),
                 final_loss: Spread::of(
                     rs.iter()
                         .filter(|r| !r.diverged)
@@ -622,16 +632,17 @@ pub fn run(
             }
         })
         .collect();
-    let paired = |a: Continuation, b: Continuation, f: &dyn Fn(&ManifoldRun) -> Option<f64>| -> Vec<f64> {
-        seeds
-            .iter()
-            .filter_map(|&s| {
-                let ra = runs.iter().find(|r| r.kind == a && r.seed == s)?;
-                let rb = runs.iter().find(|r| r.kind == b && r.seed == s)?;
-                Some(f(ra)? - f(rb)?)
-            })
-            .collect()
-    };
+    let paired =
+        |a: Continuation, b: Continuation, f: &dyn Fn(&ManifoldRun) -> Option<f64>| -> Vec<f64> {
+            seeds
+                .iter()
+                .filter_map(|&s| {
+                    let ra = runs.iter().find(|r| r.kind == a && r.seed == s)?;
+                    let rb = runs.iter().find(|r| r.kind == b && r.seed == s)?;
+                    Some(f(ra)? - f(rb)?)
+                })
+                .collect()
+        };
     let b = cfg.batch;
     let (small, large) = (
         *cfg.batches.iter().min().unwrap_or(&b),
@@ -686,11 +697,11 @@ pub fn run(
             -1.0,
         ));
     }
-    let curves = kinds
+    let curves = kinds.iter().map(|&k| curve(k, &of(k))).collect();
+    let start_loss_max = starts
         .iter()
-        .map(|&k| curve(k, &of(k)))
-        .collect();
-    let start_loss_max = starts.iter().map(|s| s.loss).fold(f64::NEG_INFINITY, f64::max);
+        .map(|s| s.loss)
+        .fold(f64::NEG_INFINITY, f64::max);
     let summary = ManifoldSummary {
         loss: Loss::Mse,
         steps: cfg.manifold.steps,
@@ -725,7 +736,8 @@ fn curve(kind: Continuation, runs: &[&ManifoldRun]) -> ManifoldCurve {
     let stat = |f: &dyn Fn(&Record) -> Option<f64>| -> (Vec<f64>, Vec<f64>) {
         (0..n)
             .map(|k| {
-                let v: Option<Vec<f64>> = runs.iter().map(|r| r.records.get(k).and_then(f)).collect();
+                let v: Option<Vec<f64>> =
+                    runs.iter().map(|r| r.records.get(k).and_then(f)).collect();
                 match v.and_then(Spread::of) {
                     Some(s) => (s.mean, s.std),
                     None => (f64::NAN, f64::NAN),

@@ -424,6 +424,10 @@ pub struct HessianSummary {
     pub lanczos_rel_error: f64,
     /// tr C of minibatches of size `batch` (Eq. 4).
     pub trace_c: f64,
+    /// ‖CH − HC‖_F / (‖C‖_F ‖H‖_F): 0 when C and H commute.
+    pub commutator: f64,
+    /// (k, fraction of tr C in the top k eigen-directions of H) for k = 1, 10, 100.
+    pub trace_c_top_fraction: Vec<(usize, f64)>,
     /// Spearman rank correlation of diag Ĉ and diag Ĥ over the top `spearman_top` directions.
     pub spearman: Option<f64>,
     /// Directions in the Spearman correlation.
@@ -923,6 +927,15 @@ fn analyse(
     drop(h);
     let t = Instant::now();
     let c_hat = curvature::noise_diag_in_eigenbasis(mlp, theta, data, cfg.batch, &u);
+    let commutator = curvature::relative_commutator(
+        &curvature::noise_in_eigenbasis(mlp, theta, data, cfg.batch, &u),
+        &values,
+    );
+    let trace_c_top_fraction = [1, 10, 100]
+        .into_iter()
+        .filter(|&k| k <= p)
+        .map(|k| (k, curvature::top_fraction(&c_hat, k)))
+        .collect();
     let covariance_seconds = t.elapsed().as_secs_f64();
     let lambda_max = values[0];
     let lambda_min = values[p - 1];
@@ -963,6 +976,8 @@ fn analyse(
         hvp_fd_rel_error,
         lanczos_rel_error,
         trace_c,
+        commutator,
+        trace_c_top_fraction,
         spearman,
         spearman_top: top,
         gamma_fit,

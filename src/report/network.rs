@@ -31,11 +31,18 @@ fn manifold_color(k: usize) -> usize {
 fn write_manifold_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
     let s = &result.summary;
     let m = s.manifold.as_ref();
-    let series = |mean: &dyn Fn(&ManifoldCurve) -> &[f64], std: &dyn Fn(&ManifoldCurve) -> &[f64]| {
+    let series = |mean: &dyn Fn(&ManifoldCurve) -> &[f64],
+                  std: &dyn Fn(&ManifoldCurve) -> &[f64]| {
         let mut v = Vec::new();
         for (k, c) in result.manifold_curves.iter().enumerate() {
             let col = manifold_color(k);
-            v.push(Series::new(c.kind.label(), &c.steps, mean(c), col, Mark::Line));
+            v.push(Series::new(
+                c.kind.label(),
+                &c.steps,
+                mean(c),
+                col,
+                Mark::Line,
+            ));
             for sign in [-1.0, 1.0] {
                 let band: Vec<f64> = mean(c)
                     .iter()
