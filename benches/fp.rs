@@ -3,7 +3,8 @@
 //! * steady state (assembly + factorisation + solve, i.e. `solve_seconds`) of the anisotropic
 //!   scenario (Δ = 0.01, κ = 4, ε = 0, x ∈ [−1.6, 1.6], y ∈ [−0.25, 0.25]) on 256², 512², 1024²;
 //! * the Hessian-noise scenario (paper landscape, Δ_S = 0.002) at 640 × 240;
-//! * one TR-BDF2 step on 512² (report cells × steps / s = 512² / time).
+//! * one TR-BDF2 step on 512² (report cells × steps / s = 512² / time);
+//! * the 6 slowest relaxation rates against one steady solve, Hessian noise on 512².
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use flatscape::fp::grid::Grid;
 use flatscape::fp::initial_density;
 use flatscape::fp::nested::NestedDissection;
 use flatscape::fp::operator::assemble;
+use flatscape::fp::spectrum::relaxation_rates;
 use flatscape::fp::steady::solve_steady;
 use flatscape::fp::transient::TrBdf2;
 use flatscape::fp::{CrossDiffusionScheme, InitialConfig};
@@ -104,10 +106,32 @@ fn transient(c: &mut Criterion) {
     group.finish();
 }
 
+/// The 6 slowest relaxation rates against one steady solve on the same 512² grid (the valley
+/// with Hessian noise, Δ_S = 0.002; shift-invert Arnoldi in the even and odd sectors).
+fn spectrum(c: &mut Criterion) {
+    let noise = Noise::Hessian {
+        eta: 0.01,
+        sigma: 0.2,
+        power: 2.0,
+    };
+    let valley = Valley2d::paper();
+    let g = grid(512, 512, 0.9);
+    let a = assemble(&g, &valley, &noise, CrossDiffusionScheme::Central);
+    let mut group = c.benchmark_group("fp_spectrum_hessian_512x512");
+    group.sample_size(10);
+    group.bench_function("steady", |b| {
+        b.iter(|| black_box(solve_steady(&a).unwrap().residual))
+    });
+    group.bench_function("relaxation_rates_6", |b| {
+        b.iter(|| black_box(relaxation_rates(&a, 6, 1e-3).unwrap().len()))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // No plots: criterion's plotters backend needs system fonts this machine may lack.
     config = Criterion::default().without_plots();
-    targets = steady, transient
+    targets = steady, transient, spectrum
 }
 criterion_main!(benches);

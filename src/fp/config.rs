@@ -68,6 +68,10 @@ pub struct FokkerPlanckConfig {
     /// (positivity-preserving start; 0 = plain TR-BDF2 from the first step).
     #[serde(default = "default_start_steps")]
     pub start_steps: usize,
+    /// Solve the modified equation of the SGD map with the noise's η (Hessian noise):
+    /// D → Δ_S |H|^γ (I − ηH/2)⁻¹ (`fp::operator::discrete_time_diffusion`).
+    #[serde(default)]
+    pub discrete_time: bool,
 }
 
 /// Backward-Euler steps that replace the first TR-BDF2 step by default.
@@ -98,11 +102,18 @@ impl FokkerPlanckConfig {
             snapshots: Vec::new(),
             cross_diffusion: CrossDiffusionScheme::Central,
             start_steps: DEFAULT_START_STEPS,
+            discrete_time: false,
         }
     }
 
     /// Check the table against the landscape and noise it will run on; `key` is its dotted name.
     pub fn validate(&self, key: &str, valley: &Valley2d, noise: &Noise) -> Check {
+        if self.discrete_time && !matches!(noise, Noise::Hessian { .. }) {
+            return Err(Invalid::new(
+                format!("{key}.discrete_time"),
+                "the modified equation of the SGD map needs noise.kind = \"hessian\" (it uses η)",
+            ));
+        }
         self.x.validate(&format!("{key}.x"))?;
         self.y.validate(&format!("{key}.y"))?;
         if self.x.cells * self.y.cells > MAX_CELLS {

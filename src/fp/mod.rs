@@ -7,6 +7,7 @@ pub mod grid;
 pub mod nested;
 pub mod operator;
 pub mod passage;
+pub mod spectrum;
 pub mod steady;
 pub mod transient;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use crate::config::{Cancelled, Progress, check_cancelled};
 use crate::landscape::Valley2d;
+use crate::noise::Noise;
 pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig};
 use grid::Grid;
 use nested::{NestedDissection, SingularMatrix};
@@ -280,7 +282,11 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
     let (valley, noise, cfg) = (plan.valley(), plan.noise(), plan.config());
     let grid = Grid::new(&cfg.x, &cfg.y);
     let t0 = Instant::now();
-    let a = operator::assemble(&grid, valley, noise, cfg.cross_diffusion);
+    let discrete_eta = match *noise {
+        Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
+        _ => None,
+    };
+    let a = operator::assemble_with(&grid, valley, noise, cfg.cross_diffusion, discrete_eta);
     let mut steady = None;
     let mut solve_seconds = None;
     if cfg.steady {

@@ -15,11 +15,18 @@
 //!
 //! Every face flux is added to one cell and subtracted from its neighbour, so the columns of A
 //! sum to zero: mass is conserved to round-off.
+//!
+//! With `discrete_eta = Some(η)` ([`assemble_with`], `[fokker_planck] discrete_time`) Hessian
+//! noise D = Δ_S|H|^γ is replaced by the modified diffusion of the SGD map,
+//! [`discrete_time_diffusion`]: for a linear map θ' = (I − ηH)θ + √(2ηΔ_S)Hξ the stationary
+//! covariance is Δ_S H (I − ηH/2)⁻¹, which the continuum with drift −Hθ has exactly when
+//! D = Δ_S H² (I − ηH/2)⁻¹. The drift is unchanged, so the averaged x-drift −ελ0x − ½λ'⟨y²⟩
+//! sees the map's ⟨y²⟩.
 
 use super::grid::Grid;
 use crate::fp::config::CrossDiffusionScheme;
 use crate::landscape::Valley2d;
-use crate::noise::Noise;
+use crate::noise::{Mat2, Noise};
 
 /// Offsets (di, dj) of the 9-point stencil, in slot order s = 3·(di+1) + (dj+1).
 pub const OFFSETS: [(isize, isize); 9] = [
@@ -143,6 +150,41 @@ fn sg_coefficients(d: f64, jump: f64) -> (f64, f64) {
     }
 }
 
+/// Smallest 1 − ηh/2 kept in the modified diffusion: where the linearised map is unstable
+/// (ηh ≥ 2) the continuum has no counterpart, and the factor 1/(1 − ηh/2) is capped at 1/this.
+pub const MIN_STABILITY_MARGIN: f64 = 0.05;
+
+/// The modified diffusion of the SGD map, Δ_S |H|^γ (I − ηH/2)⁻¹ on H's eigenvectors (the
+/// factor capped by [`MIN_STABILITY_MARGIN`]); other noise models are returned unchanged.
+pub fn discrete_time_diffusion(valley: &Valley2d, noise: &Noise, eta: f64, x: f64, y: f64) -> Mat2 {
+    let Noise::Hessian {
+        eta: noise_eta,
+        sigma,
+        power,
+    } = *noise
+    else {
+        return noise.diffusion(valley, x, y);
+    };
+    let ds = noise_eta * sigma;
+    let h = valley.hessian(x, y);
+    let mean = 0.5 * (h[0][0] + h[1][1]);
+    let half_diff = 0.5 * (h[0][0] - h[1][1]);
+    let r = half_diff.hypot(h[0][1]);
+    let f = |v: f64| v.abs().powf(power) / (1.0 - 0.5 * eta * v).max(MIN_STABILITY_MARGIN);
+    if r <= 1e-15 * mean.abs().max(r) || r == 0.0 {
+        let v = ds * f(mean);
+        return [[v, 0.0], [0.0, v]];
+    }
+    let (fp, fm) = (f(mean + r), f(mean - r));
+    // Spectral projectors P± = (H − h∓ I)/(h± − h∓).
+    let a = 0.5 * (fp + fm);
+    let b = 0.5 * (fp - fm) / r;
+    [
+        [ds * (a + b * half_diff), ds * b * h[0][1]],
+        [ds * b * h[0][1], ds * (a - b * half_diff)],
+    ]
+}
+
 /// Assemble the FP generator A on `grid` (module docs give the scheme).
 pub fn assemble(
     grid: &Grid,
@@ -150,6 +192,22 @@ pub fn assemble(
     noise: &Noise,
     cross: CrossDiffusionScheme,
 ) -> Stencil9 {
+    assemble_with(grid, valley, noise, cross, None)
+}
+
+/// [`assemble`] of the continuum (`discrete_eta = None`) or of the SGD map's modified equation
+/// with learning rate η ([`discrete_time_diffusion`]).
+pub fn assemble_with(
+    grid: &Grid,
+    valley: &Valley2d,
+    noise: &Noise,
+    cross: CrossDiffusionScheme,
+    discrete_eta: Option<f64>,
+) -> Stencil9 {
+    let diffusion = |x: f64, y: f64| match discrete_eta {
+        Some(eta) => discrete_time_diffusion(valley, noise, eta, x, y),
+        None => noise.diffusion(valley, x, y),
+    };
     let (nx, ny) = (grid.nx, grid.ny);
     let (dx, dy) = (grid.dx, grid.dy);
     // Cell-centre values: loss, D11, D22, D12.
@@ -163,7 +221,7 @@ pub fn assemble(
         for j in 0..ny {
             let y = grid.y(j);
             let k = grid.index(i, j);
-            let d = noise.diffusion(valley, x, y);
+            let d = diffusion(x, y);
             loss[k] = valley.loss(x, y);
             d11[k] = d[0][0];
             d22[k] = d[1][1];
@@ -234,7 +292,7 @@ pub fn assemble(
         let xf = grid.x_min + (i + 1) as f64 * dx;
         for j in 0..ny {
             let (ka, kb) = (grid.index(i, j), grid.index(i + 1, j));
-            let df = noise.diffusion(valley, xf, grid.y(j))[0][0];
+            let df = diffusion(xf, grid.y(j))[0][0];
             face(
                 (i, j),
                 (i + 1, j),
@@ -250,7 +308,7 @@ pub fn assemble(
         for j in 0..ny.saturating_sub(1) {
             let yf = grid.y_min + (j + 1) as f64 * dy;
             let (ka, kb) = (grid.index(i, j), grid.index(i, j + 1));
-            let df = noise.diffusion(valley, x, yf)[1][1];
+            let df = diffusion(x, yf)[1][1];
             face(
                 (i, j),
                 (i, j + 1),
@@ -291,6 +349,39 @@ mod tests {
         let a = assemble(&grid, &v, &noise, CrossDiffusionScheme::Central);
         assert!(a.column_sum_defect() < 1e-13);
         assert!(a.coef.iter().any(|r| r[0] != 0.0));
+    }
+
+    #[test]
+    fn discrete_time_diffusion_inflates_by_the_linear_map_factor() {
+        let v = Valley2d::paper();
+        let noise = Noise::Hessian {
+            eta: 0.04,
+            sigma: 0.05,
+            power: 2.0,
+        };
+        // On the valley floor H = diag(ελ0, λ): D22 = Δ_Sλ²/(1 − ηλ/2).
+        let (x, eta) = (0.8, 0.04);
+        let lam = v.lambda_at(x);
+        let d = discrete_time_diffusion(&v, &noise, eta, x, 0.0);
+        assert!((d[1][1] / (0.002 * lam * lam / (1.0 - 0.5 * eta * lam)) - 1.0).abs() < 1e-12);
+        assert!(d[0][1].abs() < 1e-18);
+        // Off the floor: D̃ (I − ηH/2) = Δ_S H², and η = 0 gives back the continuum.
+        let (x, y) = (0.9, 0.3);
+        let h = v.hessian(x, y);
+        let d = discrete_time_diffusion(&v, &noise, eta, x, y);
+        let cont = noise.diffusion(&v, x, y);
+        let zero = discrete_time_diffusion(&v, &noise, 0.0, x, y);
+        for i in 0..2 {
+            for j in 0..2 {
+                let k = [
+                    [1.0 - 0.5 * eta * h[0][0], -0.5 * eta * h[0][1]],
+                    [-0.5 * eta * h[1][0], 1.0 - 0.5 * eta * h[1][1]],
+                ];
+                let prod = d[i][0] * k[0][j] + d[i][1] * k[1][j];
+                assert!((prod - cont[i][j]).abs() < 1e-12 * cont[1][1], "{i}{j}");
+                assert!((zero[i][j] - cont[i][j]).abs() < 1e-12 * cont[1][1]);
+            }
+        }
     }
 
     #[test]

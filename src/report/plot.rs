@@ -306,8 +306,11 @@ pub fn draw_line_plot<DB: DrawingBackend>(
                         .map_err(|x| e(&x))?,
                 };
                 if !s.label.is_empty() {
+                    let (a, b) = swatch_pieces(s.mark);
                     anno.label(s.label.as_str()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+                        EmptyElement::at((x, y))
+                            + PathElement::new(a.to_vec(), color.stroke_width(3))
+                            + PathElement::new(b.to_vec(), color.stroke_width(3))
                     });
                 }
             }
@@ -478,6 +481,9 @@ pub fn contour_segments(
             for e in 0..4 {
                 let (a, b) = (e, (e + 1) % 4);
                 if (v[a] < 0.0) != (v[b] < 0.0) {
+                    // Interpolate from the lower-indexed corner, so that the two cells sharing
+                    // this edge compute the same point to the bit (join_segments relies on it).
+                    let (a, b) = if c[a] < c[b] { (a, b) } else { (b, a) };
                     let t = v[a] / (v[a] - v[b]);
                     let (pa, pb) = (pos(c[a].0, c[a].1), pos(c[b].0, c[b].1));
                     cross.push((pa.0 + t * (pb.0 - pa.0), pa.1 + t * (pb.1 - pa.1)));
@@ -492,6 +498,54 @@ pub fn contour_segments(
         }
     }
     segs
+}
+
+/// Join contour segments that share end points into polylines (marching squares gives each
+/// cell's piece alone; drawn one by one, sub-pixel pieces render as dotted specks).
+pub fn join_segments(segs: &[[(f64, f64); 2]]) -> Vec<Vec<(f64, f64)>> {
+    use std::collections::HashMap;
+    // End points are computed identically by the two cells sharing an edge: exact bits match.
+    let key = |p: (f64, f64)| (p.0.to_bits(), p.1.to_bits());
+    let mut at: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
+    for (n, s) in segs.iter().enumerate() {
+        at.entry(key(s[0])).or_default().push(n);
+        at.entry(key(s[1])).or_default().push(n);
+    }
+    let mut used = vec![false; segs.len()];
+    let mut lines = Vec::new();
+    for first in 0..segs.len() {
+        if used[first] {
+            continue;
+        }
+        used[first] = true;
+        let mut line = vec![segs[first][0], segs[first][1]];
+        // Grow at the tail, then at the head.
+        for _ in 0..2 {
+            loop {
+                let tail = *line.last().expect("a line has points");
+                let next = at
+                    .get(&key(tail))
+                    .and_then(|c| c.iter().copied().find(|&n| !used[n]));
+                let Some(n) = next else { break };
+                used[n] = true;
+                let s = segs[n];
+                line.push(if key(s[0]) == key(tail) { s[1] } else { s[0] });
+            }
+            line.reverse();
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// The two pieces of a legend swatch that looks like the series: a line, two dashes, or a dot.
+type Piece = [(i32, i32); 2];
+fn swatch_pieces(mark: Mark) -> (Piece, Piece) {
+    match mark {
+        Mark::Dashed => ([(0, 0), (8, 0)], [(14, 0), (22, 0)]),
+        Mark::Points => ([(8, -2), (14, -2)], [(8, 2), (14, 2)]),
+        _ => ([(0, 0), (11, 0)], [(11, 0), (22, 0)]),
+    }
 }
 
 /// Draw a heatmap (with colour bar and contour lines) into `<stem>.png` and `<stem>.svg`.
@@ -550,23 +604,27 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         }))
         .map_err(|x| e(&x))?;
     if let Some((field, levels)) = &map.contours {
-        let style = ShapeStyle::from(&WHITE.mix(0.8)).stroke_width(1);
+        // Light grey, drawn as joined polylines; the legend swatch is the same line.
+        let grey = RGBColor(215, 215, 215);
+        let style = ShapeStyle::from(&grey).stroke_width(2);
         let mut first = true;
         for &level in levels {
             let segs = contour_segments(field, map.nx, map.ny, map.x_range, map.y_range, level);
             let series = chart
                 .draw_series(
-                    segs.into_iter()
-                        .map(|s| PathElement::new(vec![s[0], s[1]], style)),
+                    join_segments(&segs)
+                        .into_iter()
+                        .map(|line| PathElement::new(line, style)),
                 )
                 .map_err(|x| e(&x))?;
             if first && !map.contour_label.is_empty() {
-                series.label(map.contour_label.as_str()).legend(|(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 22, y)],
-                        RGBColor(90, 90, 90).stroke_width(2),
-                    )
-                });
+                series
+                    .label(map.contour_label.as_str())
+                    .legend(move |(x, y)| {
+                        EmptyElement::at((x, y))
+                            + Rectangle::new([(-2, -5), (24, 5)], RGBColor(68, 1, 84).filled())
+                            + PathElement::new(vec![(0, 0), (22, 0)], grey.stroke_width(2))
+                    });
                 first = false;
             }
         }
@@ -661,5 +719,32 @@ mod tick_tests {
         assert_eq!(format_axis_tick(0.5, 1.0, 10), "0.5");
         assert_eq!(format_axis_tick(150.0, 1000.0, 10), "150");
         assert_eq!(format_axis_tick(-0.04, 0.4, 10), "-0.04");
+    }
+}
+
+#[cfg(test)]
+mod contour_tests {
+    use super::*;
+
+    #[test]
+    fn contour_segments_join_into_closed_polylines() {
+        // r² on a 40 × 40 grid: the level 0.25 is one closed circle.
+        let n = 40;
+        let field: Vec<f64> = (0..n * n)
+            .map(|k| {
+                let (x, y) = (
+                    -1.0 + (k / n) as f64 * 2.0 / n as f64,
+                    -1.0 + (k % n) as f64 * 2.0 / n as f64,
+                );
+                x * x + y * y
+            })
+            .collect();
+        let segs = contour_segments(&field, n, n, (-1.0, 1.0), (-1.0, 1.0), 0.25);
+        let lines = join_segments(&segs);
+        assert!(segs.len() > 40);
+        assert_eq!(lines.len(), 1, "one closed curve");
+        let l = &lines[0];
+        assert_eq!(l.len(), segs.len() + 1);
+        assert_eq!(l[0], l[l.len() - 1], "closed");
     }
 }

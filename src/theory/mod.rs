@@ -12,6 +12,7 @@
 //! [`nd`] holds Eqs. (15)–(16) for the N-D valley as pure functions of the curvatures.
 
 pub mod conditional;
+pub mod homogenised;
 pub mod nd;
 pub mod paper;
 pub mod quad;
@@ -24,6 +25,11 @@ use crate::landscape::Valley2d;
 use crate::noise::Noise;
 
 pub use conditional::{ConditionalMoments, YLaw, conditional_moments, conditional_moments_with};
+pub use homogenised::{
+    HomogenisedSummary, l_eff_homogenised, l_eff_homogenised_with, marginal_x_homogenised,
+    marginal_x_homogenised_with, summarize_homogenised, summarize_homogenised_with,
+    x_ss_homogenised, x_ss_homogenised_with,
+};
 pub use nd::{flatness_geometric, flatness_weighted, l_sgd_flat, noise_weights};
 pub use paper::{
     delta_s_star, delta_s_star_power, kappa_at, kappa_closed_form, l_sgd_paper, l_sgd_small_noise,
@@ -38,6 +44,21 @@ pub const DEFAULT_X_MAX: f64 = 1.6;
 pub const DEFAULT_X_CELLS: usize = 801;
 /// Largest `[theory] x_cells` accepted.
 pub const MAX_X_CELLS: usize = 100_000;
+
+/// `[theory] level`: which levels of the theory are computed (each gives its own x-marginal).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TheoryLevel {
+    /// Eqs. (11)–(14) as printed ([`paper`]).
+    Paper,
+    /// Numerically exact adiabatic elimination ([`reduced`]).
+    Reduced,
+    /// Second-order homogenisation with the κ3/κ4 correction ([`homogenised`]; Hessian noise, γ = 2).
+    Homogenised,
+    /// Every level that applies to the scenario.
+    #[default]
+    All,
+}
 
 /// `[theory]` (docs/reference.md §6.5); an empty table runs the theory with defaults.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
@@ -55,6 +76,14 @@ pub struct TheoryConfig {
     /// Cells of the summary's x-grid on [−x_max, x_max]; default [`DEFAULT_X_CELLS`].
     #[serde(default)]
     pub x_cells: Option<usize>,
+    /// Which levels to compute; default [`TheoryLevel::All`] (the reduced level is always
+    /// computed: x_ss and the summary rest on it).
+    #[serde(default)]
+    pub level: TheoryLevel,
+    /// The homogenised level of the SGD map with the noise's η (discrete-time fast statistics,
+    /// e.g. ⟨y²⟩ = Δ_Sλ/(1 − ηλ/2) for λ' = 0) instead of the continuum Eq. (10).
+    #[serde(default)]
+    pub discrete_time: bool,
 }
 
 impl TheoryConfig {
@@ -111,6 +140,31 @@ impl TheoryConfig {
             cfg.y_range.get_or_insert([y.min, y.max]);
         }
         cfg
+    }
+
+    /// Check `level` and `discrete_time` against the noise: the homogenised level needs Hessian
+    /// noise of power 2 with σ > 0 when asked for alone.
+    pub fn check_level(&self, key: &str, noise: &Noise) -> Check {
+        if homogenised::delta_s_power2(noise).is_none() {
+            if self.level == TheoryLevel::Homogenised {
+                return Err(Invalid::new(
+                    format!("{key}.level"),
+                    "\"homogenised\" needs Hessian noise of power 2 and σ > 0 (use \"all\" to skip it where it does not apply)",
+                ));
+            }
+            if self.discrete_time {
+                return Err(Invalid::new(
+                    format!("{key}.discrete_time"),
+                    "the discrete-time (SGD map) theory needs Hessian noise of power 2 and σ > 0",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `level` is computed under this configuration (`All` computes every level).
+    pub fn computes(&self, level: TheoryLevel) -> bool {
+        self.level == TheoryLevel::All || self.level == level
     }
 
     /// The x half-width in use.
@@ -189,6 +243,9 @@ pub struct TheorySummary {
     pub x_max: f64,
     /// y-domain of the conditional law; `None` = unbounded.
     pub y_range: Option<[f64; 2]>,
+    /// The homogenised level's statistics of |x| and x_ss on the summary grid (of the SGD map
+    /// with `discrete_time`); `None` when not asked for or not applicable.
+    pub homogenised: Option<HomogenisedSummary>,
 }
 
 /// Compute the theory's summary for a 2-D valley and noise model (docs/reference.md §3, §7.4).
@@ -335,6 +392,11 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
         convergence,
         x_max,
         y_range: grid_cfg.y_range,
+        homogenised: if cfg.computes(TheoryLevel::Homogenised) {
+            homogenised::summarize_homogenised_with(valley, noise, &xs, cfg.discrete_time)
+        } else {
+            None
+        },
     }
 }
 
@@ -442,6 +504,7 @@ impl TheoryPlan {
         fp_domain: Option<(&AxisConfig, &AxisConfig)>,
     ) -> Result<Self, Invalid> {
         config.validate("theory", &valley, fp_domain)?;
+        config.check_level("theory", &noise)?;
         Ok(Self {
             config: config.with_fp_domain(fp_domain),
             valley,
@@ -473,7 +536,7 @@ impl TheoryPlan {
     }
 }
 
-/// What the theory computes for a run: the summary, both levels' x-marginals and the profiles
+/// What the theory computes for a run: the summary, the levels' x-marginals and the profiles
 /// along the valley, on one x-grid.
 #[derive(Debug, Clone)]
 pub struct TheorySolution {
@@ -489,6 +552,10 @@ pub struct TheorySolution {
     pub marginal_reduced: Vec<f64>,
     /// L, Δ, κ and L_eff along the valley.
     pub profiles: ValleyProfiles,
+    /// Homogenised level (`None` where it does not apply or is not asked for).
+    pub marginal_homogenised: Option<Vec<f64>>,
+    /// Its effective loss −Δ_S ln p(x) on the same points, 0 at its minimum.
+    pub l_eff_homogenised: Option<Vec<f64>>,
 }
 
 /// Run the theory of a plan (Eqs. 11–14 and the reduced equation); the marginals are taken on
@@ -507,6 +574,13 @@ pub fn solve(plan: &TheoryPlan, x_grid: Option<(&[f64], f64)>) -> TheorySolution
     let marginal_paper = marginal_x_paper(valley, noise, &x);
     let marginal_reduced = marginal_x_reduced(valley, noise, &x, cfg.y_range());
     let profiles = valley_profiles(valley, noise, &x, cfg.y_range());
+    let wants_homogenised = cfg.computes(TheoryLevel::Homogenised);
+    let marginal_homogenised = wants_homogenised
+        .then(|| homogenised::marginal_x_homogenised_with(valley, noise, &x, cfg.discrete_time))
+        .flatten();
+    let l_eff_homogenised = wants_homogenised
+        .then(|| homogenised::l_eff_homogenised_with(valley, noise, &x, cfg.discrete_time))
+        .flatten();
     TheorySolution {
         summary,
         x,
@@ -514,5 +588,7 @@ pub fn solve(plan: &TheoryPlan, x_grid: Option<(&[f64], f64)>) -> TheorySolution
         marginal_paper,
         marginal_reduced,
         profiles,
+        marginal_homogenised,
+        l_eff_homogenised,
     }
 }
