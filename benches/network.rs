@@ -1,11 +1,12 @@
 //! Criterion benches of the network module (issue 6): one training epoch (SGD, B = 100, and GD
 //! with as many full-batch steps), one exact Hessian-vector product over the training set, the
-//! Lanczos flatness measurement, and the full Hessian + eigen-decomposition of Fig. 1.
+//! Lanczos flatness measurement, the full Hessian + eigen-decomposition of Fig. 1, and the
+//! stochastic Lanczos quadrature (m = 80 steps × v = 10 probes) of the 3190-parameter net.
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 
-use flatscape::network::curvature::{dense_hessian, symmetric_eigen};
+use flatscape::network::curvature::{dense_hessian, slq, symmetric_eigen};
 use flatscape::network::data::{self, Samples};
 use flatscape::network::{Mlp, NetworkConfig, train};
 
@@ -82,9 +83,26 @@ fn hessian(c: &mut Criterion) {
     group.finish();
 }
 
+fn spectral_density(c: &mut Criterion) {
+    let mut group = c.benchmark_group("network_slq");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    let (mlp, set, theta) = setup(&[30, 30]);
+    let p = mlp.n_params();
+    group.bench_function(format!("slq_m80_v10_p{p}_m1400"), |b| {
+        b.iter(|| {
+            black_box(slq(p, 80, 10, 1, |v, out| {
+                mlp.hvp(&theta, set.view(), v, out, false)
+            }))
+            .trace
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots();
-    targets = epochs, hessian
+    targets = epochs, hessian, spectral_density
 }
 criterion_main!(benches);

@@ -7,10 +7,15 @@ use flatscape::network::curvature::{
     dense_hessian, fit_power, flatness, lanczos_top, max_rel_error, noise_diag_in_eigenbasis,
     noise_factor, spearman, symmetric_eigen,
 };
+use flatscape::network::curvature::{
+    exact_trace, hutchinson_trace, relative_commutator, slq, top_fraction, wasserstein1,
+};
 use flatscape::network::data::{self, Samples};
+use flatscape::network::manifold::{interval, t_quantile_975};
 use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
 use flatscape::network::{
-    Activation, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Seeds, hvp_check, run,
+    Activation, Comparisons, Loss, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Protocol, Seeds,
+    hvp_check, run,
 };
 use flatscape::report::network::write_tables;
 use rand::SeedableRng;
@@ -461,7 +466,10 @@ fn trained_network_curvature_and_flatness_measurements() {
             g.optimiser, g.batch, f.mean, f.std, f.min, f.max, a.mean
         );
     }
-    for c in &s.comparisons {
+    let Comparisons::Paper(comparisons) = &s.comparisons else {
+        panic!("the paper protocol gives the paper comparisons")
+    };
+    for c in comparisons {
         match &c.difference {
             Some(d) => println!(
                 "{}: ΔF = {:.4} ± {:.4}, {}/{} seeds, holds {:?}",
@@ -478,6 +486,11 @@ fn trained_network_curvature_and_flatness_measurements() {
         h.eigen_seconds,
         s.total_seconds
     );
+    println!(
+        "commutator ‖CH − HC‖/(‖C‖‖H‖) = {:.4}, tr C fraction in top k of H: {:?}",
+        h.commutator, h.trace_c_top_fraction
+    );
+    assert!(h.commutator.is_finite() && h.commutator >= 0.0 && h.commutator < 2.0);
     // The curvature machinery on the trained network.
     assert!(h.asymmetry < 1e-12);
     assert!(h.hvp_fd_rel_error < 1e-6);
@@ -491,7 +504,7 @@ fn trained_network_curvature_and_flatness_measurements() {
     // The analysed SGD network (B = 100) classifies the held-out digits.
     assert!(h.test_accuracy >= 0.95, "{}", h.test_accuracy);
     let claim = |prefix: &str| {
-        s.comparisons
+        comparisons
             .iter()
             .find(|c| c.claim.starts_with(prefix))
             .unwrap()
@@ -504,4 +517,344 @@ fn trained_network_curvature_and_flatness_measurements() {
     // number of updates the difference vanishes: printed above, not asserted.)
     let b = claim("sgd B = 50 flatter than B = 200");
     assert_eq!(b.seeds_a_flatter, b.seeds);
+}
+
+#[test]
+fn mse_gradient_and_hessian_products_match_finite_differences() {
+    let data = subset(60);
+    let mlp = Mlp::new(&[64, 12, 10, 10], Activation::Tanh).with_loss(Loss::Mse);
+    let theta = random_theta(&mlp, 11, 0.2);
+    let p = mlp.n_params();
+    let mut g = vec![0.0; p];
+    let l0 = mlp.loss_grad(&theta, data.view(), &mut g, true);
+    // The loss is ½‖z − e_label‖² averaged over samples: a directional derivative by central
+    // differences of the loss.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let v: Vec<f64> = (0..p).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let h = 1e-5;
+    let shifted = |sign: f64| -> Vec<f64> {
+        theta
+            .iter()
+            .zip(&v)
+            .map(|(t, d)| t + sign * h * d)
+            .collect()
+    };
+    let fd =
+        (mlp.loss(&shifted(1.0), data.view()) - mlp.loss(&shifted(-1.0), data.view())) / (2.0 * h);
+    let an: f64 = g.iter().zip(&v).map(|(a, b)| a * b).sum();
+    let grad_err = ((fd - an) / an).abs();
+    // Hessian-vector product against central differences of the gradient.
+    let mut hv = vec![0.0; p];
+    mlp.hvp(&theta, data.view(), &v, &mut hv, true);
+    let grad_at = |t: &[f64]| {
+        let mut g = vec![0.0; p];
+        mlp.loss_grad(t, data.view(), &mut g, true);
+        g
+    };
+    let (gp, gm) = (grad_at(&shifted(1.0)), grad_at(&shifted(-1.0)));
+    let fd_hv: Vec<f64> = gp
+        .iter()
+        .zip(&gm)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect();
+    let hvp_err = rel_error(&hv, &fd_hv);
+    println!(
+        "MSE: L = {l0:.4}, directional derivative error {grad_err:.2e}, HVP error {hvp_err:.2e}"
+    );
+    assert!(grad_err < 1e-6);
+    assert!(hvp_err < 1e-6);
+    // Label noise: targets Y + s change the gradient by −Σ_n J_nᵀ s_n / B; with s = c e_k on
+    // every row that is −c ∇(mean z_k).
+    let (k, c) = (3usize, 0.7);
+    let b = data.len();
+    let mut shift = ndarray::Array2::zeros((b, 10));
+    shift.column_mut(k).fill(c);
+    let mut gs = vec![0.0; p];
+    mlp.batch_grad_shifted(
+        &theta,
+        data.view(),
+        Some(shift.view()),
+        1.0 / b as f64,
+        &mut gs,
+    );
+    let an_s: f64 = gs.iter().zip(&v).map(|(a, b)| a * b).sum();
+    let mut g0 = vec![0.0; p];
+    mlp.batch_grad(&theta, data.view(), 1.0 / b as f64, &mut g0);
+    let mut gm_s = vec![0.0; p];
+    let neg = shift.mapv(|x| -x);
+    mlp.batch_grad_shifted(
+        &theta,
+        data.view(),
+        Some(neg.view()),
+        1.0 / b as f64,
+        &mut gm_s,
+    );
+    // Linearity in the shift: g(+s) + g(−s) = 2 g(0).
+    let lin: Vec<f64> = gs.iter().zip(&gm_s).map(|(a, b)| 0.5 * (a + b)).collect();
+    assert!(rel_error(&lin, &g0) < 1e-12);
+    // The slope: with every label set to k, L_k = mean(½‖z‖² − z_k + ½), so
+    // L_k − L_j = mean z_j − mean z_k; its directional derivative times c must equal the
+    // difference of the directional derivatives of the gradients shifted by c e_k and c e_j.
+    let mut relabelled = data.clone();
+    relabelled.labels.iter_mut().for_each(|l| *l = k as u8);
+    let j = (k + 1) % 10;
+    let mut relabelled_j = data.clone();
+    relabelled_j.labels.iter_mut().for_each(|l| *l = j as u8);
+    let diff = |t: &[f64]| mlp.loss(t, relabelled.view()) - mlp.loss(t, relabelled_j.view());
+    let d_diff = (diff(&shifted(1.0)) - diff(&shifted(-1.0))) / (2.0 * h);
+    // The same quantity from shifted gradients: shifts c e_k and c e_j.
+    let mut shift_j = ndarray::Array2::zeros((b, 10));
+    shift_j.column_mut(j).fill(c);
+    let mut gj = vec![0.0; p];
+    mlp.batch_grad_shifted(
+        &theta,
+        data.view(),
+        Some(shift_j.view()),
+        1.0 / b as f64,
+        &mut gj,
+    );
+    let an_j: f64 = gj.iter().zip(&v).map(|(a, b)| a * b).sum();
+    // an_s − an_j = −c d(mean z_k)/dv + c d(mean z_j)/dv = c · d_diff.
+    let shift_err = ((an_s - an_j - c * d_diff) / (c * d_diff)).abs();
+    println!("label-noise shift: relative error {shift_err:.2e}");
+    assert!(shift_err < 1e-6);
+}
+
+#[test]
+fn trace_estimates_match_the_dense_hessian() {
+    let data = subset(80);
+    let mlp = Mlp::new(&[64, 12, 10, 10], Activation::Tanh).with_loss(Loss::Mse);
+    let theta = random_theta(&mlp, 3, 0.2);
+    let (h, _) = dense_hessian(&mlp, &theta, data.view());
+    let p = mlp.n_params();
+    let dense: f64 = (0..p).map(|i| h[[i, i]]).sum();
+    let exact = exact_trace(&mlp, &theta, data.view());
+    // Rademacher probes: Var(zᵀHz) = 2 Σ_{i≠j} H_ij².
+    let off: f64 =
+        h.iter().map(|x| x * x).sum::<f64>() - (0..p).map(|i| h[[i, i]].powi(2)).sum::<f64>();
+    let probes = 400;
+    let sigma = (2.0 * off / probes as f64).sqrt();
+    let est = hutchinson_trace(p, probes, 9, |v, out| {
+        mlp.hvp(&theta, data.view(), v, out, true)
+    });
+    println!(
+        "tr H: dense {dense:.6}, exact_trace {exact:.6}, Hutchinson ({probes} probes) {est:.4} (σ = {sigma:.4}, {:.2} σ off)",
+        (est - dense) / sigma
+    );
+    assert!(((exact - dense) / dense).abs() < 1e-12);
+    assert!((est - dense).abs() < 4.0 * sigma);
+}
+
+#[test]
+fn t_intervals_are_the_textbook_ones() {
+    assert_eq!(t_quantile_975(4), 2.776);
+    let c = interval("x", "x > 0", &[1.0, 2.0, 3.0], 1.0);
+    let half = 4.303 / 3f64.sqrt();
+    assert!((c.mean - 2.0).abs() < 1e-15);
+    assert!((c.ci_low - (2.0 - half)).abs() < 1e-12 && (c.ci_high - (2.0 + half)).abs() < 1e-12);
+    assert_eq!((c.seeds_holding, c.seeds), (3, 3));
+    let d = interval("y", "y < 0", &[1.0, -2.0, -3.0], -1.0);
+    assert_eq!(d.seeds_holding, 2);
+}
+
+/// The quick manifold configuration of the tests: 64–12–12–10 (P = 1066), M = 40 (M·K = 400).
+fn manifold_config(steps: usize) -> NetworkConfig {
+    toml::from_str(&format!(
+        r#"
+        protocol = "manifold"
+        hidden = [12, 12]
+        train_size = 40
+        eta = 0.05
+        batch = 8
+        batches = [4, 20]
+        seeds = 5
+        lanczos_steps = 20
+        [manifold]
+        steps = {steps}
+        record_every = 500
+        label_noise = 0.5
+        "#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn manifold_protocol_positive_control_and_recorded_comparisons() {
+    let cfg = manifold_config(3000);
+    assert_eq!(cfg.protocol, Protocol::Manifold);
+    let res = run(&NetworkPlan::new(cfg, 1).unwrap(), &NoProgress).unwrap();
+    let s = &res.summary;
+    let m = s.manifold.as_ref().unwrap();
+    for st in &m.starts {
+        println!(
+            "seed {}: {} heavy-ball steps, loss {:.2e}, train acc {}, tr H {:.3}, tr C(SGD) {:.3e}, tr C(label noise) {:.3}",
+            st.seed,
+            st.pretrain_steps,
+            st.loss,
+            st.train_accuracy,
+            st.trace_h,
+            st.trace_c_sgd,
+            st.trace_c_label_noise
+        );
+        // A common start on the manifold: interpolation reached.
+        assert!(st.loss <= 1e-4);
+        assert_eq!(st.train_accuracy, 1.0);
+    }
+    for g in &m.groups {
+        let f = g.final_flatness.as_ref().unwrap();
+        let t = g.final_trace_h.as_ref().unwrap();
+        println!(
+            "{}: F = {:.6} ± {:.6}, tr H = {:.3} ± {:.3}, loss {:.2e}, last-interval ΔF {:.2e}, saturated {:?}",
+            g.name,
+            f.mean,
+            f.std,
+            t.mean,
+            t.std,
+            g.final_loss.as_ref().unwrap().mean,
+            g.last_interval_flatness_change.unwrap(),
+            g.saturated
+        );
+        assert_eq!(g.diverged, 0);
+    }
+    let Comparisons::Manifold(list) = &s.comparisons else {
+        panic!("manifold comparisons expected")
+    };
+    let get = |name: &str| list.iter().find(|c| c.name == name).unwrap();
+    for c in list {
+        println!(
+            "{}: {:.3e} [{:.3e}, {:.3e}], {}/{} seeds ({})",
+            c.name, c.mean, c.ci_low, c.ci_high, c.seeds_holding, c.seeds, c.claim
+        );
+    }
+    // The positive control: label-noise SGD decreases tr H on the manifold.
+    let ln = get("label_noise_trace_h_change");
+    assert_eq!(ln.seeds, 5);
+    assert!(ln.ci_high < 0.0, "{ln:?}");
+    // Recorded, not asserted: does minibatch SGD beat GD and GLD on the manifold?
+    for name in [
+        "sgd_minus_gd_flatness",
+        "sgd_minus_gld_flatness",
+        "small_minus_large_batch_flatness",
+    ] {
+        let c = get(name);
+        assert_eq!(c.seeds, 5);
+        println!(
+            "RECORDED {name}: interval excludes 0: {}",
+            c.ci_low > 0.0 || c.ci_high < 0.0
+        );
+    }
+    // summary.json shape: protocol string, comparisons a list of objects.
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(json["protocol"], "manifold");
+    let first = &json["comparisons"][0];
+    for key in [
+        "name",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "seeds_holding",
+        "seeds",
+    ] {
+        assert!(first.get(key).is_some(), "{key}");
+    }
+    // The tables.
+    let dir = std::env::temp_dir().join(format!("flatscape-manifold-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_tables(&dir, &res).unwrap();
+    let csv = std::fs::read_to_string(dir.join("network_comparisons.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().starts_with("name,"), "{csv}");
+    assert!(csv.contains("label_noise_trace_h_change"));
+    let flat = std::fs::read_to_string(dir.join("network_flatness.csv")).unwrap();
+    assert!(flat.starts_with("step,gd_flatness_mean"));
+    assert_eq!(flat.lines().count(), 1 + 3000 / 500 + 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn manifold_protocol_is_identical_for_any_thread_count() {
+    let cfg = manifold_config(500);
+    let go = |threads| {
+        in_pool(threads, || {
+            run(&NetworkPlan::new(cfg.clone(), 2).unwrap(), &NoProgress).unwrap()
+        })
+    };
+    let (a, b) = (go(1), go(2));
+    assert_eq!(a.manifold_curves, b.manifold_curves);
+    let strip = |r: &NetworkResult| {
+        let mut s = r.summary.clone();
+        s.training_seconds = 0.0;
+        s.total_seconds = 0.0;
+        let m = s.manifold.as_mut().unwrap();
+        m.pretrain_seconds = 0.0;
+        m.continuation_seconds = 0.0;
+        s
+    };
+    assert_eq!(strip(&a), strip(&b));
+}
+
+#[test]
+fn slq_density_and_trace_match_the_dense_eigen_decomposition() {
+    let data = subset(200);
+    let mlp = Mlp::new(&[64, 12, 12, 10], Activation::Tanh);
+    let theta = random_theta(&mlp, 21, 0.1);
+    let p = mlp.n_params();
+    let (h, _) = dense_hessian(&mlp, &theta, data.view());
+    let (values, _) = symmetric_eigen(&h, false);
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let exact_tr: f64 = values.iter().sum();
+    let width = sorted[p - 1] - sorted[0];
+    let uniform = vec![1.0 / p as f64; p];
+    // Rademacher probes: s.d. of the trace estimate sqrt(2 Σ_{i≠j} H_ij² / v).
+    let off: f64 =
+        h.iter().map(|x| x * x).sum::<f64>() - (0..p).map(|i| h[[i, i]].powi(2)).sum::<f64>();
+    for (steps, probes) in [(20, 10), (80, 10), (80, 40)] {
+        let d = slq(p, steps, probes, 5, |v, out| {
+            mlp.hvp(&theta, data.view(), v, out, false)
+        });
+        let mass: f64 = d.weights.iter().sum();
+        let w1 = wasserstein1((&d.nodes, &d.weights), (&sorted, &uniform));
+        let sigma = (2.0 * off / probes as f64).sqrt();
+        println!(
+            "SLQ m = {steps}, v = {probes}: W1 = {w1:.3e} ({:.2e} of the spectral width {width:.3}), tr {:.4} vs exact {exact_tr:.4} ({:.2} σ, σ = {sigma:.3})",
+            w1 / width,
+            d.trace,
+            (d.trace - exact_tr) / sigma
+        );
+        assert!((mass - 1.0).abs() < 1e-12);
+        // The extreme Ritz values converge to the extreme eigenvalues.
+        assert!((d.nodes[d.nodes.len() - 1] - sorted[p - 1]).abs() < 1e-6 * width);
+        assert!((d.trace - exact_tr).abs() < 4.0 * sigma);
+        if steps == 80 {
+            assert!(w1 < 0.01 * width, "{w1}");
+        }
+    }
+}
+
+#[test]
+fn commutator_and_trace_fraction_in_the_eigenbasis() {
+    let n = 7;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+    let mut sym = || {
+        let a = ndarray::Array2::from_shape_fn((n, n), |_| StandardNormal.sample(&mut rng));
+        let s: ndarray::Array2<f64> = &a + &a.t();
+        s
+    };
+    let (h, c) = (sym(), sym());
+    let (values, u) = symmetric_eigen(&h, true);
+    let u = u.unwrap();
+    let c_hat = u.t().dot(&c).dot(&u);
+    let direct = {
+        let comm = c.dot(&h) - h.dot(&c);
+        let f = |m: &ndarray::Array2<f64>| m.iter().map(|x| x * x).sum::<f64>().sqrt();
+        f(&comm) / (f(&c) * f(&h))
+    };
+    let via = relative_commutator(&c_hat, &values);
+    println!("commutator: direct {direct:.12}, eigenbasis {via:.12}");
+    assert!((via - direct).abs() < 1e-12 * direct);
+    // C = H² commutes with H.
+    let h2 = h.dot(&h);
+    let h2_hat = u.t().dot(&h2).dot(&u);
+    assert!(relative_commutator(&h2_hat, &values) < 1e-13);
+    assert_eq!(top_fraction(&[3.0, 1.0, 0.5, 0.5], 2), 0.8);
 }

@@ -105,11 +105,25 @@ pub fn lanczos_top(
     k: usize,
     steps: usize,
     seed: u64,
-    mut apply: impl FnMut(&[f64], &mut [f64]),
+    apply: impl FnMut(&[f64], &mut [f64]),
 ) -> Vec<f64> {
     let steps = steps.min(n).max(k.min(n));
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut q: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let q: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let t = lanczos_tridiagonal(q, steps, apply);
+    let (vals, _) = symmetric_eigen(&t, false);
+    vals.into_iter().take(k).collect()
+}
+
+/// The Lanczos tridiagonal matrix T (at most `steps` × `steps`) of a symmetric operator from
+/// the start vector `q` (normalised here), with full re-orthogonalisation (twice per step).
+pub fn lanczos_tridiagonal(
+    mut q: Vec<f64>,
+    steps: usize,
+    mut apply: impl FnMut(&[f64], &mut [f64]),
+) -> Array2<f64> {
+    let n = q.len();
+    let steps = steps.min(n).max(1);
     normalise(&mut q);
     let mut basis: Vec<Vec<f64>> = Vec::with_capacity(steps);
     let (mut alpha, mut beta) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
@@ -142,8 +156,90 @@ pub fn lanczos_top(
             t[[i + 1, i]] = beta[i];
         }
     }
-    let (vals, _) = symmetric_eigen(&t, false);
-    vals.into_iter().take(k).collect()
+    t
+}
+
+/// A spectral density as a discrete measure: nodes and weights (the weights sum to 1).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpectralDensity {
+    /// Ritz values of every probe, increasing.
+    pub nodes: Vec<f64>,
+    /// Their weights, (1/v)·τ_k with τ_k the squared first component of the Ritz vector.
+    pub weights: Vec<f64>,
+    /// tr A estimated as n Σ_k w_k θ_k (= Hutchinson with the same Rademacher probes).
+    pub trace: f64,
+}
+
+/// Stochastic Lanczos quadrature: the spectral density (1/n) Σ_i δ(λ − λ_i) of a symmetric
+/// operator of dimension `n`, from `probes` Rademacher start vectors (drawn from `seed`) and
+/// `steps` Lanczos steps each. Probes run in parallel; the result does not depend on the
+/// thread count.
+pub fn slq(
+    n: usize,
+    steps: usize,
+    probes: usize,
+    seed: u64,
+    apply: impl Fn(&[f64], &mut [f64]) + Sync,
+) -> SpectralDensity {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let starts: Vec<Vec<f64>> = (0..probes.max(1))
+        .map(|_| {
+            (0..n)
+                .map(|_| {
+                    if rand::RngExt::random::<bool>(&mut rng) {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let per_probe: Vec<Vec<(f64, f64)>> = starts
+        .into_par_iter()
+        .map(|q| {
+            let t = lanczos_tridiagonal(q, steps, &apply);
+            let (vals, vecs) = symmetric_eigen(&t, true);
+            let vecs = vecs.expect("eigenvectors asked for");
+            vals.iter()
+                .enumerate()
+                .map(|(k, &v)| (v, vecs[[0, k]].powi(2)))
+                .collect()
+        })
+        .collect();
+    let v = per_probe.len() as f64;
+    let mut pts: Vec<(f64, f64)> = per_probe
+        .concat()
+        .into_iter()
+        .map(|(x, w)| (x, w / v))
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let trace = n as f64 * pts.iter().map(|(x, w)| x * w).sum::<f64>();
+    SpectralDensity {
+        nodes: pts.iter().map(|p| p.0).collect(),
+        weights: pts.iter().map(|p| p.1).collect(),
+        trace,
+    }
+}
+
+/// Wasserstein-1 distance ∫ |F_a − F_b| dx between two discrete measures of total mass 1
+/// given as (nodes, weights) with nodes increasing.
+pub fn wasserstein1(a: (&[f64], &[f64]), b: (&[f64], &[f64])) -> f64 {
+    let mut pts: Vec<(f64, f64)> =
+        a.0.iter()
+            .zip(a.1)
+            .map(|(&x, &w)| (x, w))
+            .chain(b.0.iter().zip(b.1).map(|(&x, &w)| (x, -w)))
+            .collect();
+    pts.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let (mut cdf_diff, mut total) = (0.0, 0.0);
+    for k in 0..pts.len() {
+        cdf_diff += pts[k].1;
+        if k + 1 < pts.len() {
+            total += cdf_diff.abs() * (pts[k + 1].0 - pts[k].0);
+        }
+    }
+    total
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -208,6 +304,45 @@ pub fn noise_diag_in_eigenbasis(
         })
         .collect();
     blocks.concat()
+}
+
+/// The noise covariance in the eigenbasis of H, Ĉ = Uᵀ C U (P × P, Eq. 4), from the same
+/// centred per-sample gradients as [`noise_diag_in_eigenbasis`].
+pub fn noise_in_eigenbasis(
+    mlp: &Mlp,
+    theta: &[f64],
+    data: Batch,
+    batch: usize,
+    u: &Array2<f64>,
+) -> Array2<f64> {
+    let (grads, _) = centred_per_sample_grads(mlp, theta, data);
+    let factor = noise_factor(data.len(), batch) / data.len() as f64;
+    let proj = grads.dot(u);
+    let mut c = proj.t().dot(&proj);
+    c *= factor;
+    c
+}
+
+/// ‖CH − HC‖_F / (‖C‖_F ‖H‖_F) from Ĉ = Uᵀ C U and the eigenvalues λ of H:
+/// ‖ĈΛ − ΛĈ‖_F² = Σ_ij Ĉ_ij² (λ_j − λ_i)² (the Frobenius norm is invariant under U).
+pub fn relative_commutator(c_hat: &Array2<f64>, eigenvalues: &[f64]) -> f64 {
+    let n = eigenvalues.len();
+    let (mut comm, mut cn) = (0.0, 0.0);
+    for i in 0..n {
+        for j in 0..n {
+            let c = c_hat[[i, j]];
+            comm += c * c * (eigenvalues[j] - eigenvalues[i]).powi(2);
+            cn += c * c;
+        }
+    }
+    let hn = eigenvalues.iter().map(|l| l * l).sum::<f64>();
+    (comm / (cn * hn)).sqrt()
+}
+
+/// Fraction of tr C carried by the top `k` eigen-directions of H: Σ_{i≤k} Ĉ_ii / Σ_i Ĉ_ii.
+pub fn top_fraction(c_hat_diag: &[f64], k: usize) -> f64 {
+    let total: f64 = c_hat_diag.iter().sum();
+    c_hat_diag.iter().take(k).sum::<f64>() / total
 }
 
 /// (M − B)/(B (M − 1)): the covariance of a minibatch mean drawn without replacement, per
@@ -322,4 +457,47 @@ pub fn fit_power(h: &[f64], c: &[f64]) -> Option<PowerFit> {
         directions: pts.len(),
         h_range,
     })
+}
+
+/// tr H = Σ_j (H e_j)_j from P exact Hessian-vector products (parallel over j, summed in
+/// order, so the result does not depend on the thread count).
+pub fn exact_trace(mlp: &Mlp, theta: &[f64], data: Batch) -> f64 {
+    let p = mlp.n_params();
+    let diag: Vec<f64> = (0..p)
+        .into_par_iter()
+        .map(|j| {
+            let mut e = vec![0.0; p];
+            e[j] = 1.0;
+            let mut col = vec![0.0; p];
+            mlp.hvp(theta, data, &e, &mut col, false);
+            col[j]
+        })
+        .collect();
+    diag.iter().sum()
+}
+
+/// Hutchinson's estimate (1/v) Σ_i z_iᵀ A z_i of tr A for `probes` Rademacher vectors z_i
+/// drawn from `seed` (the same probes for the same seed).
+pub fn hutchinson_trace(
+    n: usize,
+    probes: usize,
+    seed: u64,
+    mut apply: impl FnMut(&[f64], &mut [f64]),
+) -> f64 {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut z = vec![0.0; n];
+    let mut az = vec![0.0; n];
+    let mut sum = 0.0;
+    for _ in 0..probes {
+        for x in z.iter_mut() {
+            *x = if rand::RngExt::random::<bool>(&mut rng) {
+                1.0
+            } else {
+                -1.0
+            };
+        }
+        apply(&z, &mut az);
+        sum += dot(&z, &az);
+    }
+    sum / probes.max(1) as f64
 }

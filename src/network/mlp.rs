@@ -6,7 +6,8 @@
 //! weight matrix W_l (out × in, row-major, input index fastest) followed by its bias b_l (out).
 //! Batches are row-major matrices with one sample per row, so a layer computes Z = A Wᵀ + 1 bᵀ.
 //!
-//! The loss of a batch is the sum over its rows of l(s; θ) = −ln softmax(Z_out)_label; the
+//! The loss of a batch is the sum over its rows of l(s; θ) = −ln softmax(Z_out)_label (or
+//! ½‖Z_out − e_label‖² with [`Loss::Mse`]); the
 //! full-set functions [`Mlp::loss_grad`] and [`Mlp::hvp`] return the mean (Eq. 1), summing
 //! fixed chunks of [`CHUNK_ROWS`] rows in a fixed order so that any thread count gives
 //! bit-identical results.
@@ -70,11 +71,24 @@ impl Activation {
     }
 }
 
-/// The architecture: layer sizes (input, hidden…, output) and the nonlinearity.
+/// The per-sample loss l(s; θ) of the output layer z.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// l = −ln softmax(z)_label (Eq. 1 with cross-entropy).
+    #[default]
+    CrossEntropy,
+    /// l = ½ ‖z − e_label‖², squared error on one-hot targets (linear output): its minima
+    /// form a manifold (every θ with z(s_n) = e_label for all n) when P ≫ M·K.
+    Mse,
+}
+
+/// The architecture: layer sizes (input, hidden…, output), the nonlinearity and the loss.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mlp {
     sizes: Vec<usize>,
     activation: Activation,
+    loss: Loss,
     /// Start of W_l in θ for each layer, then the total count.
     offsets: Vec<usize>,
 }
@@ -83,7 +97,7 @@ pub struct Mlp {
 struct Forward {
     /// φ(Z_l) of each hidden layer (batch × width).
     hidden: Vec<Array2<f64>>,
-    /// Softmax probabilities of the output layer (batch × classes).
+    /// Softmax probabilities (cross-entropy) or the outputs z (MSE), batch × classes.
     probs: Array2<f64>,
     /// Σ_rows −ln p_label.
     loss_sum: f64,
@@ -101,8 +115,20 @@ impl Mlp {
         Self {
             sizes: sizes.to_vec(),
             activation,
+            loss: Loss::CrossEntropy,
             offsets,
         }
+    }
+
+    /// The same network with loss `loss`.
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// The per-sample loss.
+    pub fn loss_kind(&self) -> Loss {
+        self.loss
     }
 
     /// Layer sizes (input, hidden…, output).
@@ -203,6 +229,16 @@ impl Mlp {
                 let act = self.activation;
                 z.mapv_inplace(|v| act.apply(v));
                 fwd.hidden.push(z);
+            } else if self.loss == Loss::Mse {
+                let mut loss = 0.0;
+                for (row, &y) in z.rows().into_iter().zip(labels) {
+                    for (k, &v) in row.iter().enumerate() {
+                        let t = if k == y as usize { 1.0 } else { 0.0 };
+                        loss += 0.5 * (v - t) * (v - t);
+                    }
+                }
+                fwd.probs = z;
+                fwd.loss_sum = loss;
             } else {
                 let mut loss = 0.0;
                 for (mut row, &y) in z.rows_mut().into_iter().zip(labels) {
@@ -220,12 +256,22 @@ impl Mlp {
         fwd
     }
 
-    /// ∂l_n/∂Z_l for every layer l (batch × width), per sample (unscaled).
-    fn deltas(&self, theta: &[f64], fwd: &Forward, labels: &[u8]) -> Vec<Array2<f64>> {
+    /// ∂l_n/∂Z_l for every layer l (batch × width), per sample (unscaled). `shift` is
+    /// subtracted from the output error P − Y (MSE: Z − Y), i.e. the targets become Y + shift.
+    fn deltas(
+        &self,
+        theta: &[f64],
+        fwd: &Forward,
+        labels: &[u8],
+        shift: Option<ArrayView2<f64>>,
+    ) -> Vec<Array2<f64>> {
         let nl = self.n_layers();
         let mut g = fwd.probs.clone();
         for (r, &y) in labels.iter().enumerate() {
             g[[r, y as usize]] -= 1.0;
+        }
+        if let Some(shift) = shift {
+            g -= &shift;
         }
         let mut out = vec![Array2::zeros((0, 0)); nl];
         for l in (0..nl).rev() {
@@ -243,8 +289,21 @@ impl Mlp {
 
     /// Adds `scale`·∇(Σ_rows l) of a batch to `grad`; returns Σ_rows l.
     pub fn batch_grad(&self, theta: &[f64], batch: Batch, scale: f64, grad: &mut [f64]) -> f64 {
+        self.batch_grad_shifted(theta, batch, None, scale, grad)
+    }
+
+    /// As [`Mlp::batch_grad`] with the targets moved to Y + `shift` (batch × classes; the
+    /// label-noise SGD step). Returns Σ_rows l at the unshifted targets.
+    pub fn batch_grad_shifted(
+        &self,
+        theta: &[f64],
+        batch: Batch,
+        shift: Option<ArrayView2<f64>>,
+        scale: f64,
+        grad: &mut [f64],
+    ) -> f64 {
         let fwd = self.forward(theta, batch.x, batch.labels);
-        let deltas = self.deltas(theta, &fwd, batch.labels);
+        let deltas = self.deltas(theta, &fwd, batch.labels, shift);
         for (l, g) in deltas.iter().enumerate() {
             let (mut gw, mut gb) = self.wb_mut(grad, l);
             general_mat_mul(scale, &g.t(), &Self::input(batch.x, &fwd, l), 1.0, &mut gw);
@@ -284,15 +343,17 @@ impl Mlp {
             }
             rz.push(z);
         }
-        // Output: G = P − Y, R{G} = P ⊙ (R{Z} − rowsum(P ⊙ R{Z})).
+        // Output: G = P − Y, R{G} = P ⊙ (R{Z} − rowsum(P ⊙ R{Z})); MSE: G = Z − Y, R{G} = R{Z}.
         let mut g = fwd.probs.clone();
         for (r, &y) in batch.labels.iter().enumerate() {
             g[[r, y as usize]] -= 1.0;
         }
         let mut rg = rz[nl - 1].clone();
-        for (mut row, p) in rg.rows_mut().into_iter().zip(fwd.probs.rows()) {
-            let dot: f64 = row.iter().zip(p).map(|(a, b)| a * b).sum();
-            row.zip_mut_with(&p, |r, &p| *r = p * (*r - dot));
+        if self.loss == Loss::CrossEntropy {
+            for (mut row, p) in rg.rows_mut().into_iter().zip(fwd.probs.rows()) {
+                let dot: f64 = row.iter().zip(p).map(|(a, b)| a * b).sum();
+                row.zip_mut_with(&p, |r, &p| *r = p * (*r - dot));
+            }
         }
         // Backward R pass.
         for l in (0..nl).rev() {
@@ -327,7 +388,7 @@ impl Mlp {
     /// Per-sample gradients ∇l(s_n; θ) of a batch, one row per sample (batch × parameters).
     pub fn per_sample_grads(&self, theta: &[f64], batch: Batch) -> Array2<f64> {
         let fwd = self.forward(theta, batch.x, batch.labels);
-        let deltas = self.deltas(theta, &fwd, batch.labels);
+        let deltas = self.deltas(theta, &fwd, batch.labels, None);
         let mut out = Array2::zeros((batch.len(), self.n_params()));
         for (l, g) in deltas.iter().enumerate() {
             let input = Self::input(batch.x, &fwd, l);
@@ -351,7 +412,7 @@ impl Mlp {
     /// per-sample gradient: ‖g_n‖² = Σ_l ‖δ_{l,n}‖² (‖a_{l−1,n}‖² + 1). Returns (Σ‖g_n‖², Σ l).
     pub fn batch_sq_grad_norms(&self, theta: &[f64], batch: Batch) -> (f64, f64) {
         let fwd = self.forward(theta, batch.x, batch.labels);
-        let deltas = self.deltas(theta, &fwd, batch.labels);
+        let deltas = self.deltas(theta, &fwd, batch.labels, None);
         let mut total = 0.0;
         for (l, g) in deltas.iter().enumerate() {
             let input = Self::input(batch.x, &fwd, l);

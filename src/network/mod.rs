@@ -15,6 +15,7 @@
 
 pub mod curvature;
 pub mod data;
+pub mod manifold;
 pub mod mlp;
 pub mod train;
 
@@ -30,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Cancelled, Check, Invalid, Progress, check_positive};
 
 pub use curvature::PowerFit;
-pub use mlp::{Activation, Mlp};
+pub use manifold::{IntervalComparison, ManifoldConfig, ManifoldCurve, ManifoldSummary};
+pub use mlp::{Activation, Loss, Mlp};
 pub use train::{Optimiser, RunOutcome, RunSpec, Schedule};
 
 /// Largest parameter count for which the dense Hessian is formed (P² doubles, O(P³) eigen).
@@ -66,10 +68,27 @@ impl Seeds {
     }
 }
 
+/// Which experiment the `[network]` section runs.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The paper's: every optimiser trains from the same initial weights (Figs. 1, 2b, 3b).
+    #[default]
+    Paper,
+    /// Every optimiser continues from a common solution on a manifold of minima (MSE loss).
+    Manifold,
+}
+
 /// `[network]`: the real-network check (Figs. 1, 2b, 3b).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
+    /// "paper" (default) or "manifold" (docs/network.md).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Keys of the manifold protocol (`[network.manifold]`).
+    #[serde(default)]
+    pub manifold: ManifoldConfig,
     /// Hidden layer widths (input 64 and output 10 are fixed by the data).
     #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
@@ -268,6 +287,16 @@ impl NetworkConfig {
         if self.spearman_top < 3 {
             return Err(Invalid::new(k("spearman_top"), "must be >= 3"));
         }
+        if self.protocol == Protocol::Manifold {
+            self.manifold.validate(&k("manifold"))?;
+            if self.batches.is_empty() {
+                return Err(Invalid::new(
+                    k("batches"),
+                    "the manifold protocol compares the smallest and largest of `batches`: list at least one",
+                ));
+            }
+            return Ok(());
+        }
         if self.full_hessian && p > MAX_HESSIAN_PARAMS {
             return Err(Invalid::new(
                 k("hidden"),
@@ -395,6 +424,10 @@ pub struct HessianSummary {
     pub lanczos_rel_error: f64,
     /// tr C of minibatches of size `batch` (Eq. 4).
     pub trace_c: f64,
+    /// ‖CH − HC‖_F / (‖C‖_F ‖H‖_F): 0 when C and H commute.
+    pub commutator: f64,
+    /// (k, fraction of tr C in the top k eigen-directions of H) for k = 1, 10, 100.
+    pub trace_c_top_fraction: Vec<(usize, f64)>,
     /// Spearman rank correlation of diag Ĉ and diag Ĥ over the top `spearman_top` directions.
     pub spearman: Option<f64>,
     /// Directions in the Spearman correlation.
@@ -415,9 +448,22 @@ pub struct HessianSummary {
     pub covariance_seconds: f64,
 }
 
+/// The paired comparisons of a run: the paper protocol's spreads, or the manifold
+/// protocol's 95 % intervals.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Comparisons {
+    /// Paper protocol: claims with the spread of the per-seed differences.
+    Paper(Vec<Comparison>),
+    /// Manifold protocol: {name, mean, ci_low, ci_high, seeds_holding, seeds}.
+    Manifold(Vec<IntervalComparison>),
+}
+
 /// The summary of a `[network]` run (written to summary.json).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NetworkSummary {
+    /// "paper" or "manifold".
+    pub protocol: Protocol,
     /// Layer sizes (input, hidden…, output).
     pub layer_sizes: Vec<usize>,
     /// Hidden nonlinearity.
@@ -440,8 +486,10 @@ pub struct NetworkSummary {
     pub seeds: Vec<u64>,
     /// One entry per (optimiser, batch).
     pub groups: Vec<GroupSummary>,
-    /// SGD vs GD, SGD vs GLD, smallest vs largest batch.
-    pub comparisons: Vec<Comparison>,
+    /// SGD vs GD, SGD vs GLD, smallest vs largest batch (and, manifold: label-noise tr H).
+    pub comparisons: Comparisons,
+    /// The manifold protocol's starts, groups and timings.
+    pub manifold: Option<ManifoldSummary>,
     /// Fig. 1 statistics (when `full_hessian`).
     pub hessian: Option<HessianSummary>,
     /// γ of C_ii ∝ H_ii^γ: run the FP model with `noise.power = γ`.
@@ -497,6 +545,8 @@ pub struct NetworkResult {
     pub optimiser_curves: Vec<FlatnessCurve>,
     /// Flatness vs epoch of SGD for each of `batches` (Fig. 3b).
     pub batch_curves: Vec<FlatnessCurve>,
+    /// Manifold protocol: F, tr H and loss vs update for each continuation.
+    pub manifold_curves: Vec<ManifoldCurve>,
 }
 
 /// A failure of the network section.
@@ -566,6 +616,39 @@ impl NetworkPlan {
 pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult, NetworkError> {
     let (cfg, seed) = (&plan.config, plan.seed);
     let t0 = Instant::now();
+    if cfg.protocol == Protocol::Manifold {
+        let (res, mlp, digits, seeds) = manifold::run(cfg, seed, progress)?;
+        let summary = NetworkSummary {
+            protocol: Protocol::Manifold,
+            layer_sizes: mlp.sizes().to_vec(),
+            activation: cfg.activation,
+            n_params: mlp.n_params(),
+            n_train: digits.train.len(),
+            n_test: digits.test.len(),
+            eta: cfg.eta,
+            batch: cfg.batch,
+            epochs: 0,
+            flatness_top: cfg.flatness_top,
+            seeds,
+            groups: Vec::new(),
+            comparisons: Comparisons::Manifold(res.comparisons),
+            manifold: Some(res.summary),
+            hessian: None,
+            gamma: None,
+            seconds_per_epoch_sgd: None,
+            seconds_per_epoch_gd: None,
+            training_seconds: t0.elapsed().as_secs_f64(),
+            total_seconds: t0.elapsed().as_secs_f64(),
+        };
+        return Ok(NetworkResult {
+            summary,
+            eigenvalues: Vec::new(),
+            c_hat_diag: Vec::new(),
+            optimiser_curves: Vec::new(),
+            batch_curves: Vec::new(),
+            manifold_curves: res.curves,
+        });
+    }
     let mlp = cfg.mlp();
     let digits = data::split(cfg.train_size, seed);
     let seeds = cfg.seeds.resolve(seed);
@@ -690,6 +773,7 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
         .and_then(|h| h.gamma_fit.as_ref())
         .map(|f| f.gamma);
     let summary = NetworkSummary {
+        protocol: Protocol::Paper,
         layer_sizes: mlp.sizes().to_vec(),
         activation: cfg.activation,
         n_params: mlp.n_params(),
@@ -701,7 +785,8 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
         flatness_top: cfg.flatness_top,
         seeds,
         groups,
-        comparisons,
+        comparisons: Comparisons::Paper(comparisons),
+        manifold: None,
         hessian,
         gamma,
         seconds_per_epoch_sgd,
@@ -715,6 +800,7 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
         c_hat_diag,
         optimiser_curves,
         batch_curves,
+        manifold_curves: Vec::new(),
     })
 }
 
@@ -841,6 +927,15 @@ fn analyse(
     drop(h);
     let t = Instant::now();
     let c_hat = curvature::noise_diag_in_eigenbasis(mlp, theta, data, cfg.batch, &u);
+    let commutator = curvature::relative_commutator(
+        &curvature::noise_in_eigenbasis(mlp, theta, data, cfg.batch, &u),
+        &values,
+    );
+    let trace_c_top_fraction = [1, 10, 100]
+        .into_iter()
+        .filter(|&k| k <= p)
+        .map(|k| (k, curvature::top_fraction(&c_hat, k)))
+        .collect();
     let covariance_seconds = t.elapsed().as_secs_f64();
     let lambda_max = values[0];
     let lambda_min = values[p - 1];
@@ -881,6 +976,8 @@ fn analyse(
         hvp_fd_rel_error,
         lanczos_rel_error,
         trace_c,
+        commutator,
+        trace_c_top_fraction,
         spearman,
         spearman_top: top,
         gamma_fit,

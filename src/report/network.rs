@@ -13,11 +13,80 @@ pub const FIGURES: [&str; 4] = [
     "fig3b_flatness_batch_size",
 ];
 
-use crate::report::files::{WriteError, write_csv};
+use crate::report::files::{WriteError, write_csv, write_rows};
 use crate::report::plot::{LinePlot, Mark, RefLine, Series, line_plot};
 
 use crate::network::train::Optimiser;
-use crate::network::{FlatnessCurve, NetworkResult};
+use crate::network::{Comparisons, FlatnessCurve, ManifoldCurve, NetworkResult};
+
+/// The stems of the manifold protocol's figures.
+pub const MANIFOLD_FIGURES: [&str; 2] = ["fig_manifold_flatness", "fig_manifold_trace_h"];
+
+/// Palette index of the k-th continuation of the manifold protocol.
+fn manifold_color(k: usize) -> usize {
+    [1, 0, 3, 2, 4, 5, 6][k % 7]
+}
+
+/// F(t) and tr H(t) of every continuation after the common start (mean ± s.d. over seeds).
+fn write_manifold_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    let s = &result.summary;
+    let m = s.manifold.as_ref();
+    let series = |mean: &dyn Fn(&ManifoldCurve) -> &[f64],
+                  std: &dyn Fn(&ManifoldCurve) -> &[f64]| {
+        let mut v = Vec::new();
+        for (k, c) in result.manifold_curves.iter().enumerate() {
+            let col = manifold_color(k);
+            v.push(Series::new(
+                c.kind.label(),
+                &c.steps,
+                mean(c),
+                col,
+                Mark::Line,
+            ));
+            for sign in [-1.0, 1.0] {
+                let band: Vec<f64> = mean(c)
+                    .iter()
+                    .zip(std(c))
+                    .map(|(a, b)| a + sign * b)
+                    .collect();
+                v.push(Series::new("", &c.steps, &band, col, Mark::Dashed));
+            }
+        }
+        v
+    };
+    let sub = match m {
+        Some(m) => format!(
+            "η = {}, δ = {}, start loss ≤ {:.0e}, {} seeds",
+            s.eta,
+            m.label_noise,
+            m.start_loss_max,
+            s.seeds.len()
+        ),
+        None => String::new(),
+    };
+    let k = s.flatness_top;
+    line_plot(
+        &out.join(MANIFOLD_FIGURES[0]),
+        &LinePlot {
+            title: format!("F on the solution manifold (MSE, M = {}): {sub}", s.n_train),
+            x_label: "updates after the common start".into(),
+            y_label: format!("flatness F = Π_(i≤{k}) Ĥ_ii^(−1/{})", 2 * k),
+            series: series(&|c| &c.flatness_mean, &|c| &c.flatness_std),
+            legend_left: true,
+            ..Default::default()
+        },
+    )?;
+    line_plot(
+        &out.join(MANIFOLD_FIGURES[1]),
+        &LinePlot {
+            title: format!("tr H on the solution manifold (Hutchinson): {sub}"),
+            x_label: "updates after the common start".into(),
+            y_label: "tr H".into(),
+            series: series(&|c| &c.trace_h_mean, &|c| &c.trace_h_std),
+            ..Default::default()
+        },
+    )
+}
 
 /// Directions shown in Fig. 1(b) (the paper shows the top 2000).
 pub const FIG1B_DIRECTIONS: usize = 2000;
@@ -41,6 +110,9 @@ fn batch_color(k: usize) -> usize {
 /// Write fig1a_…, fig1b_… (when the Hessian was formed), fig2b_…, fig3b_… into `out`.
 pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
     let s = &result.summary;
+    if !result.manifold_curves.is_empty() {
+        return write_manifold_figures(out, result);
+    }
     if !result.eigenvalues.is_empty() {
         let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
         let mut plot = LinePlot {
@@ -186,7 +258,47 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
 /// Write the data behind the figures: `network_spectrum.csv` (rank, eigenvalue, diag Ĉ) and
 /// `network_flatness.csv` (epoch, then mean and s.d. of F for every distinct curve of Figs. 2b
 /// and 3b).
+///
+/// Manifold protocol: `network_flatness.csv` has the update count, then per continuation the
+/// mean and s.d. of F and of tr H and the mean loss; `network_comparisons.csv` one row per
+/// paired comparison (name, mean, ci_low, ci_high, seeds_holding, seeds).
 pub fn write_tables(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    if !result.manifold_curves.is_empty() {
+        let curves = &result.manifold_curves;
+        let steps = curves
+            .iter()
+            .map(|c| &c.steps)
+            .max_by_key(|e| e.len())
+            .cloned()
+            .unwrap_or_default();
+        let mut header = vec!["step".to_string()];
+        let mut columns: Vec<Vec<f64>> = vec![steps.clone()];
+        let pad = |v: &[f64]| -> Vec<f64> {
+            (0..steps.len())
+                .map(|k| v.get(k).copied().unwrap_or(f64::NAN))
+                .collect()
+        };
+        for c in curves {
+            let name = c.kind.name();
+            for (suffix, v) in [
+                ("flatness_mean", &c.flatness_mean),
+                ("flatness_std", &c.flatness_std),
+                ("trace_h_mean", &c.trace_h_mean),
+                ("trace_h_std", &c.trace_h_std),
+                ("loss_mean", &c.loss_mean),
+            ] {
+                header.push(format!("{name}_{suffix}"));
+                columns.push(pad(v));
+            }
+        }
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        write_csv(&out.join("network_flatness.csv"), &header, &columns)?;
+        if let Comparisons::Manifold(list) = &result.summary.comparisons {
+            write_rows(&out.join("network_comparisons.csv"), list)?;
+        }
+        return Ok(());
+    }
     if !result.eigenvalues.is_empty() {
         let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
         write_csv(
