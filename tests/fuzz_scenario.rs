@@ -1569,7 +1569,10 @@ fn a_narrow_initial_gaussian_is_rejected_or_runs() {
     // Fixed: the initial density is the Gaussian's mass per cell (erf differences), which
     // cannot vanish everywhere even when its point samples do.
     if let Ok(sc) = Scenario::from_toml_str(src, Path::new(ORIGIN)) {
-        assert!(vanishing_initial_density(&sc), "the samples at the centres do vanish");
+        assert!(
+            vanishing_initial_density(&sc),
+            "the samples at the centres do vanish"
+        );
         if let Err(e) = flatscape::study::run(&sc, &NoProgress) {
             panic!("validated, then failed to run: {e}");
         }

@@ -314,9 +314,10 @@ fn print_summary(summary: &Summary, out: &Path) {
     if let Some(c) = &summary.comparison {
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3e}"));
         println!(
-            "  L1 distances of x-marginals: FP–reduced {}, FP–paper {}, FP–sampler {}",
+            "  L1 distances of x-marginals: FP–reduced {}, FP–paper {}, FP–homogenised {}, FP–sampler {}",
             show(c.l1_fp_theory_reduced),
             show(c.l1_fp_theory_paper),
+            show(c.l1_fp_theory_homogenised),
             show(c.l1_fp_sampler)
         );
     }

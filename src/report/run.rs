@@ -90,6 +90,7 @@ pub fn marginal_x_figure(
                 "fp" => "Fokker–Planck",
                 "theory_paper" => "theory, paper level (Eq. 13)",
                 "theory_reduced" => "theory, reduced 1-D equation",
+                "theory_homogenised" => "theory, homogenised reduction",
                 "sampler" => "Monte-Carlo sampler",
                 other => other,
             };

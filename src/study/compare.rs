@@ -11,6 +11,9 @@ pub struct Comparison {
     /// ∫|p_FP − p_paper| dx.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l1_fp_theory_paper: Option<f64>,
+    /// ∫|p_FP − p_homogenised| dx (the homogenised reduction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l1_fp_theory_homogenised: Option<f64>,
     /// ∫|p_FP − p_sampler| dx.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l1_fp_sampler: Option<f64>,
@@ -21,6 +24,7 @@ impl Comparison {
     pub fn is_empty(&self) -> bool {
         self.l1_fp_theory_reduced.is_none()
             && self.l1_fp_theory_paper.is_none()
+            && self.l1_fp_theory_homogenised.is_none()
             && self.l1_fp_sampler.is_none()
     }
 }

@@ -108,8 +108,8 @@ pub struct Marginals {
     pub x: Vec<f64>,
     /// Spacing.
     pub dx: f64,
-    /// (column name, density) in the order fp, theory_paper, theory_reduced, sampler; a level
-    /// that does not apply is all NaN.
+    /// (column name, density) in the order fp, theory_paper, theory_reduced,
+    /// theory_homogenised (when computed), sampler; a paper level that does not apply is all NaN.
     pub columns: Vec<(&'static str, Vec<f64>)>,
 }
 
@@ -171,6 +171,10 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
                 .marginal_paper
                 .as_ref()
                 .map(|p| l1_distance(&p_fp, p, th.dx));
+            comparison.l1_fp_theory_homogenised = th
+                .marginal_homogenised
+                .as_ref()
+                .map(|p| l1_distance(&p_fp, p, th.dx));
         }
         x_grid.get_or_insert_with(|| (th.x.clone(), th.dx));
         columns.push((
@@ -180,6 +184,9 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
                 .unwrap_or_else(|| vec![f64::NAN; th.x.len()]),
         ));
         columns.push(("theory_reduced", th.marginal_reduced.clone()));
+        if let Some(p) = &th.marginal_homogenised {
+            columns.push(("theory_homogenised", p.clone()));
+        }
     }
     let sampler_run = match scenario.sampler() {
         Some(plan) => {
