@@ -434,6 +434,20 @@ impl Scenario {
         let doc = DeTable::parse(src).map_err(|e| {
             let mut err = ScenarioError::at(origin, None, e.message().trim());
             err.position = e.span().map(|s| line_col(src, s.start));
+            // An array or inline table left open is only noticed on a later line: name the
+            // line where it was opened.
+            if let Some((line, _)) = err.position
+                && err.message.contains("expected `,`")
+                && let Some(open) = unclosed_before(src, line)
+            {
+                err.message.push_str(&format!(
+                    " (is the `[` or `{{` opened on line {open} closed?)"
+                ));
+                let mut first = err.clone();
+                first.position = Some((open, 1));
+                quote_line(&mut first, src);
+                err.message = first.message;
+            }
             quote_line(&mut err, src);
             err
         })?;
@@ -761,6 +775,36 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The last line before `line` (1-based) that leaves a `[` or `{` of a value open.
+fn unclosed_before(src: &str, line: usize) -> Option<usize> {
+    let mut depth: i32 = 0;
+    let mut opened = None;
+    for (n, text) in src.lines().take(line.saturating_sub(1)).enumerate() {
+        let trimmed = text.trim_start();
+        if depth == 0 && trimmed.starts_with('[') {
+            continue; // a table header
+        }
+        let before = depth;
+        let mut in_string = false;
+        for ch in text.chars() {
+            match ch {
+                '"' => in_string = !in_string,
+                '#' if !in_string => break,
+                '[' | '{' if !in_string => depth += 1,
+                ']' | '}' if !in_string => depth -= 1,
+                _ => {}
+            }
+        }
+        if before == 0 && depth > 0 {
+            opened = Some(n + 1);
+        }
+        if depth <= 0 {
+            depth = 0;
+        }
+    }
+    opened.filter(|_| depth > 0)
+}
+
 /// Append the offending line to the message, as a compiler does.
 fn quote_line(err: &mut ScenarioError, src: &str) {
     if let Some((line, _)) = err.position
@@ -873,6 +917,18 @@ mod tests {
         let nothing = "name = \"t\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0]\n[noise]\nkind = \"isotropic\"\ntemperature = 0.1\n";
         let e = Scenario::from_toml_str(nothing, Path::new("t.toml")).unwrap_err();
         assert!(e.message.contains("nothing to compute"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_unclosed_array_names_the_line_where_it_was_opened() {
+        let src = SRC.replace("lambda = [8.0, -2.0, 1.0]", "lambda = [8.0, -2.0, 1.0");
+        let e = Scenario::from_toml_str(&src, Path::new("t.toml")).unwrap_err();
+        assert!(e.message.contains("opened on line 5"), "{}", e.message);
+        assert!(
+            e.message.contains("5 | lambda = [8.0, -2.0, 1.0"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

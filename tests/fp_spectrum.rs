@@ -97,7 +97,7 @@ fn csr_and_matrix_market_export_reproduce_the_generator() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("operator.mtx");
-    spectrum::write_matrix_market(&a, &path).unwrap();
+    flatscape::report::files::write_operator_matrix_market(&a, &path).unwrap();
     let back: sprs::TriMat<f64> = sprs::io::read_matrix_market(&path).unwrap();
     let back = back.to_csr::<usize>();
     assert_eq!(back.nnz(), csr.nnz());

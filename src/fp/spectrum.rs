@@ -7,8 +7,6 @@
 //! the largest |ν|, so a few Arnoldi steps on T find them; every step is one solve with the
 //! factorisation of I − A/σ. μ = 0 (the stationary density, ν = 1) is found too and dropped.
 
-use std::io;
-use std::path::Path;
 
 use faer::Mat;
 use sprs::{CsMat, TriMat};
@@ -47,11 +45,6 @@ pub fn to_csr(a: &Stencil9) -> CsMat<f64> {
         }
     }
     tri.to_csr()
-}
-
-/// Write A in Matrix Market coordinate format (`--export-operator`).
-pub fn write_matrix_market(a: &Stencil9, path: &Path) -> io::Result<()> {
-    sprs::io::write_matrix_market(path, &to_csr(a))
 }
 
 /// One eigenvalue μ = −rate + i·frequency of the generator.

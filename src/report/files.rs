@@ -123,3 +123,16 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f64]) -> Result<(), Write
         .map_err(|e| WriteError::new(path, e))?;
     commit(&tmp, path)
 }
+
+/// Write the FP generator A (dP/dt = A P) in Matrix Market coordinate format, readable with
+/// `scipy.io.mmread`; written to a temporary sibling and renamed.
+pub fn write_operator_matrix_market(
+    a: &crate::fp::operator::Stencil9,
+    path: &Path,
+) -> Result<(), WriteError> {
+    ensure_parent_dir(path)?;
+    let tmp = temp_sibling(path);
+    sprs::io::write_matrix_market(&tmp, &crate::fp::spectrum::to_csr(a))
+        .map_err(|e| WriteError::new(path, e))?;
+    commit(&tmp, path)
+}
