@@ -7,7 +7,6 @@
 //! the largest |ν|, so a few Arnoldi steps on T find them; every step is one solve with the
 //! factorisation of I − A/σ. μ = 0 (the stationary density, ν = 1) is found too and dropped.
 
-
 use faer::Mat;
 use sprs::{CsMat, TriMat};
 
