@@ -37,15 +37,31 @@ const FIGURES: [&str; 22] = [
 
 #[test]
 fn figures_quick_writes_every_figure_as_valid_png_and_svg() {
-    let dir = tempfile::tempdir().unwrap();
+    // No --out: quick mode writes to output/quick/ (of the working folder), never over the
+    // versioned gallery in output/.
+    let work = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_flatscape"))
-        .args(["figures", "--quick", "--quiet", "--out"])
-        .arg(dir.path())
-        .arg("--scenarios")
+        .args(["figures", "--quick", "--quiet", "--scenarios"])
         .arg(root.join("scenarios"))
+        .current_dir(work.path())
         .output()
         .unwrap();
+    let dir_path = work.path().join("output/quick");
+    struct Dir(std::path::PathBuf);
+    impl Dir {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    let dir = Dir(dir_path);
+    assert!(
+        std::fs::read_dir(work.path().join("output"))
+            .unwrap()
+            .flatten()
+            .all(|e| e.file_name() == "quick"),
+        "quick mode wrote outside output/quick"
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -737,6 +737,14 @@ mod contour_tests {
     use super::*;
 
     #[test]
+    fn legend_swatches_look_like_their_series() {
+        let (a, b) = swatch_pieces(Mark::Dashed);
+        assert!(b[0].0 > a[1].0, "a dashed swatch has a gap");
+        let (a, b) = swatch_pieces(Mark::Line);
+        assert_eq!(a[1], b[0], "a solid swatch has none");
+    }
+
+    #[test]
     fn contour_segments_join_into_closed_polylines() {
         // r² on a 40 × 40 grid: the level 0.25 is one closed circle.
         let n = 40;
