@@ -53,6 +53,9 @@ impl Scenario {
             message: format!("cannot be written as TOML: {e}"),
         })?;
         let inner = CoreScenario::from_str_at(&text, origin).map_err(|mut e| {
+            if e.key.is_none() {
+                e.key = e.position.and_then(|(line, _)| key_on_line(&text, line));
+            }
             e.position = None;
             // The quoted source line refers to generated text too.
             if let Some(cut) = e.message.find("\n  ") {
@@ -72,6 +75,29 @@ impl Scenario {
     pub fn file(&self) -> &Path {
         &self.inner.file
     }
+}
+
+/// The dotted key set on a 1-based line of TOML written by `toml::to_string` (`[a.b]` headers,
+/// `key = value` lines).
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let mut table = String::new();
+    for (n, l) in text.lines().enumerate().take(line) {
+        let l = l.trim();
+        if l.starts_with('[') && !l.starts_with("[[") {
+            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if n + 1 == line {
+            let key = l.split('=').next()?.trim().trim_matches('"');
+            if key.is_empty() {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+    }
+    None
 }
 
 /// Why a run did not produce results.
