@@ -34,10 +34,7 @@ fn child(key: &str, name: &str) -> String {
 /// A Python mapping with string keys as a TOML table.
 pub fn py_to_table(obj: &Bound<'_, PyAny>, key: &str) -> Result<toml::Table, BadValue> {
     let Ok(dict) = obj.cast::<PyDict>() else {
-        return Err(bad(
-            key,
-            format!("expected a dict, got {}", type_name(obj)),
-        ));
+        return Err(bad(key, format!("expected a dict, got {}", type_name(obj))));
     };
     let mut table = toml::Table::new();
     for (k, v) in dict.iter() {

@@ -236,13 +236,16 @@ pub fn run(sc: &Scenario, threads: Option<usize>, ctl: &Control) -> Result<Compu
                 ("alive".to_string(), int(&ts.alive)),
             ],
             floats: vec![
-            ("t".to_string(), ts.t.clone()),
-            ("mean_flatness".to_string(), ts.mean_flatness.clone()),
-            ("mean_flatness_hat".to_string(), ts.mean_flatness_hat.clone()),
-            ("mean_loss".to_string(), ts.mean_loss.clone()),
-            ("mean_x".to_string(), ts.mean_x.clone()),
-            ("mean_abs_x".to_string(), ts.mean_abs_x.clone()),
-            ("mean_y_sq".to_string(), ts.mean_y_sq.clone()),
+                ("t".to_string(), ts.t.clone()),
+                ("mean_flatness".to_string(), ts.mean_flatness.clone()),
+                (
+                    "mean_flatness_hat".to_string(),
+                    ts.mean_flatness_hat.clone(),
+                ),
+                ("mean_loss".to_string(), ts.mean_loss.clone()),
+                ("mean_x".to_string(), ts.mean_x.clone()),
+                ("mean_abs_x".to_string(), ts.mean_abs_x.clone()),
+                ("mean_y_sq".to_string(), ts.mean_y_sq.clone()),
             ],
         });
     }
@@ -257,10 +260,19 @@ pub fn run(sc: &Scenario, threads: Option<usize>, ctl: &Control) -> Result<Compu
             ("flatness_ss".to_string(), col(|r| r.flatness_ss)),
             ("x_ss_abs".to_string(), col(|r| r.x_ss_abs)),
             ("search_time".to_string(), col(|r| r.search_time)),
-            ("diverged_fraction".to_string(), col(|r| r.diverged_fraction)),
+            (
+                "diverged_fraction".to_string(),
+                col(|r| r.diverged_fraction),
+            ),
             ("theory_x_ss".to_string(), col(|r| r.theory_x_ss)),
-            ("theory_flatness_ss".to_string(), col(|r| r.theory_flatness_ss)),
-            ("theory_eta_lambda".to_string(), col(|r| r.theory_eta_lambda)),
+            (
+                "theory_flatness_ss".to_string(),
+                col(|r| r.theory_flatness_ss),
+            ),
+            (
+                "theory_eta_lambda".to_string(),
+                col(|r| r.theory_eta_lambda),
+            ),
             ("fp_mean_abs_x".to_string(), col(|r| r.fp_mean_abs_x)),
             ("fp_mode_abs_x".to_string(), col(|r| r.fp_mode_abs_x)),
             ("fp_mean_flatness".to_string(), col(|r| r.fp_mean_flatness)),

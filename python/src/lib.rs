@@ -62,7 +62,10 @@ fn run_interruptible<T: Send + 'static>(
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(solver_error(py, "the worker thread stopped without a result"));
+                return Err(solver_error(
+                    py,
+                    "the worker thread stopped without a result",
+                ));
             }
         }
     }
@@ -101,7 +104,11 @@ fn run(
     let threads = match threads {
         None => None,
         Some(n) if n >= 1 => Some(n as usize),
-        Some(n) => return Err(PyValueError::new_err(format!("threads must be >= 1, got {n}"))),
+        Some(n) => {
+            return Err(PyValueError::new_err(format!(
+                "threads must be >= 1, got {n}"
+            )));
+        }
     };
     let job_sc = sc.clone();
     let computed = run_interruptible(py, move |cancel| {
