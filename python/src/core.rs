@@ -126,13 +126,20 @@ impl Control {
 }
 
 /// The FP steady (or final transient) density on its grid.
-pub struct FpData {
+pub struct FpView<'a> {
     /// Cell centres along x.
     pub x: Vec<f64>,
     /// Cell centres along y.
     pub y: Vec<f64>,
-    /// Row-major (nx, ny) density.
-    pub density: Vec<f64>,
+    /// Row-major (nx, ny) density: the solver's own buffer.
+    pub density: &'a [f64],
+}
+
+/// The FP density on its grid (owned).
+struct FpData {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    density: Vec<f64>,
 }
 
 /// Named float columns, in file order.
@@ -148,20 +155,50 @@ pub struct Timeseries {
 
 /// Everything a run computed, as the binding hands it to Python.
 pub struct Computed {
-    /// summary.json's text (compact), in the file's key order.
-    pub summary: String,
-    /// The FP density, when the FP part ran.
-    pub fp: Option<FpData>,
-    /// marginal_x.csv columns (`x` first), when the FP or the theory ran.
-    pub marginals: Option<Columns>,
-    /// marginal_y.csv columns (`y` first), when the FP ran.
-    pub marginals_y: Option<Columns>,
-    /// timeseries.csv columns, when the sampler ran.
-    pub timeseries: Option<Timeseries>,
-    /// sweep.csv columns, when a sweep ran.
-    pub sweep: Option<Columns>,
+    summary: String,
+    fp: Option<FpData>,
+    marginals: Option<Columns>,
+    marginals_y: Option<Columns>,
+    timeseries: Option<Timeseries>,
+    sweep: Option<Columns>,
     /// The files `flatscape run` wrote (a stop-gap until the core can compute without writing).
     files: tempfile::TempDir,
+}
+
+impl Computed {
+    /// summary.json's text (compact), in the file's key order.
+    pub fn summary_json(&self) -> &str {
+        &self.summary
+    }
+
+    /// The FP density and its grid, when the FP part ran.
+    pub fn fp(&self) -> Option<FpView<'_>> {
+        self.fp.as_ref().map(|f| FpView {
+            x: f.x.clone(),
+            y: f.y.clone(),
+            density: &f.density,
+        })
+    }
+
+    /// marginal_x.csv columns (`x` first), when the FP or the theory ran.
+    pub fn marginals(&self) -> Option<Columns> {
+        self.marginals.clone()
+    }
+
+    /// marginal_y.csv columns (`y` first), when the FP ran.
+    pub fn marginals_y(&self) -> Option<Columns> {
+        self.marginals_y.clone()
+    }
+
+    /// timeseries.csv columns, when the sampler ran.
+    pub fn timeseries(&self) -> Option<&Timeseries> {
+        self.timeseries.as_ref()
+    }
+
+    /// sweep.csv columns, when a sweep ran.
+    pub fn sweep(&self) -> Option<Columns> {
+        self.sweep.clone()
+    }
 }
 
 /// Run every part of `sc` in a pool of `threads` threads (all cores when `None`).

@@ -112,15 +112,15 @@ impl RunResult {
     /// Wrap computed results; only the small columns are copied, not the density.
     pub fn new(py: Python<'_>, scenario: Py<PyScenario>, computed: Computed) -> PyResult<Self> {
         let computed = Arc::new(computed);
-        let summary = json_loads(py, &computed.summary)?
+        let summary = json_loads(py, computed.summary_json())?
             .cast_into::<PyDict>()
             .map_err(|_| solver_error(py, "internal error: the summary is not a JSON object"))?
             .unbind();
-        let fp = match &computed.fp {
+        let fp = match computed.fp() {
             None => None,
             Some(fp) => {
                 let (nx, ny) = (fp.x.len(), fp.y.len());
-                let view = ArrayView2::from_shape((nx, ny), &fp.density).map_err(|e| {
+                let view = ArrayView2::from_shape((nx, ny), fp.density).map_err(|e| {
                     solver_error(py, &format!("internal error: density shape: {e}"))
                 })?;
                 let owner = Bound::new(
@@ -136,14 +136,14 @@ impl RunResult {
                 Some(Py::new(
                     py,
                     FpSolution {
-                        x: fp.x.clone().into_pyarray(py).unbind(),
-                        y: fp.y.clone().into_pyarray(py).unbind(),
+                        x: fp.x.into_pyarray(py).unbind(),
+                        y: fp.y.into_pyarray(py).unbind(),
                         density: density.unbind(),
                     },
                 )?)
             }
         };
-        let sampler = match &computed.timeseries {
+        let sampler = match computed.timeseries() {
             None => None,
             Some(ts) => {
                 let d = PyDict::new(py);
@@ -185,9 +185,9 @@ impl RunResult {
             summary,
             fp,
             sampler,
-            marginals: dict(&computed.marginals)?,
-            marginals_y: dict(&computed.marginals_y)?,
-            sweep: dict(&computed.sweep)?,
+            marginals: dict(&computed.marginals())?,
+            marginals_y: dict(&computed.marginals_y())?,
+            sweep: dict(&computed.sweep())?,
             computed,
         })
     }
