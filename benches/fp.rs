@@ -9,16 +9,16 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use flatscape::config::AxisConfig;
 use flatscape::fp::grid::Grid;
 use flatscape::fp::initial_density;
 use flatscape::fp::nested::NestedDissection;
 use flatscape::fp::operator::assemble;
 use flatscape::fp::steady::solve_steady;
 use flatscape::fp::transient::TrBdf2;
+use flatscape::fp::{CrossDiffusionScheme, InitialConfig};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
-use flatscape::scenario::InitialConfig;
-use flatscape::scenario::{AxisConfig, CrossDiffusionScheme};
 
 fn grid(nx: usize, ny: usize, y_half: f64) -> Grid {
     Grid::new(

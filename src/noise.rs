@@ -2,6 +2,7 @@
 //!
 //! Matrices are 2×2 symmetric, stored row-major as `[[d11, d12], [d21, d22]]`.
 
+use crate::config::{Check, Invalid, check_finite, check_non_negative, check_positive};
 use crate::landscape::Valley2d;
 
 /// A symmetric 2×2 matrix, row-major.
@@ -39,6 +40,34 @@ pub enum Noise {
 }
 
 impl Noise {
+    /// Check the parameters' values; `key` is the table's dotted name (`noise`).
+    pub fn validate(&self, key: &str) -> Check {
+        match *self {
+            Noise::Anisotropic { delta, kappa } => {
+                check_positive(&format!("{key}.delta"), delta)?;
+                check_positive(&format!("{key}.kappa"), kappa)
+            }
+            Noise::Hessian { eta, sigma, power } => {
+                check_positive(&format!("{key}.eta"), eta)?;
+                check_non_negative(&format!("{key}.sigma"), sigma)?;
+                check_positive(&format!("{key}.power"), power)?;
+                if power > MAX_POWER {
+                    return Err(Invalid::new(
+                        format!("{key}.power"),
+                        format!(
+                            "must be in (0, {MAX_POWER}] (γ = 2 is the random-shift model), got {power}"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Noise::Isotropic { temperature } => {
+                check_positive(&format!("{key}.temperature"), temperature)
+            }
+            Noise::Constant { d } => validate_psd(&format!("{key}.d"), d),
+        }
+    }
+
     /// The effective SGD noise level Δ_S = η σ, for Hessian noise only.
     pub fn delta_s(&self) -> Option<f64> {
         match *self {
@@ -112,6 +141,37 @@ pub fn sym_abs_pow(m: Mat2, gamma: f64) -> Mat2 {
     let a = 0.5 * (fp + fm);
     let b = 0.5 * (fp - fm) / r;
     [[a + b * half_diff, b * off], [b * off, a - b * half_diff]]
+}
+
+/// Largest power γ of ‖H‖ accepted for Hessian noise.
+pub const MAX_POWER: f64 = 4.0;
+
+/// `d` must be finite, symmetric and positive semi-definite.
+pub fn validate_psd(key: &str, d: Mat2) -> Check {
+    for (i, row) in d.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            check_finite(&format!("{key}[{i}][{j}]"), v)?;
+        }
+    }
+    if (d[0][1] - d[1][0]).abs() > 1e-12 * (d[0][1].abs() + d[1][0].abs()).max(1e-300) {
+        return Err(Invalid::new(
+            key,
+            format!(
+                "must be symmetric, got d12 = {} and d21 = {}",
+                d[0][1], d[1][0]
+            ),
+        ));
+    }
+    let det = d[0][0] * d[1][1] - d[0][1] * d[1][0];
+    if d[0][0] < 0.0 || d[1][1] < 0.0 || det < 0.0 {
+        return Err(Invalid::new(
+            key,
+            format!(
+                "must be positive semi-definite (d11 >= 0, d22 >= 0, d11 d22 - d12² >= 0), got {d:?}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

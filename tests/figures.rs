@@ -4,9 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use flatscape::figures::search_times;
+use flatscape::app::figures::search_times;
+use flatscape::config::NoProgress;
+use flatscape::report::files::csv_text;
 use flatscape::scenario::Scenario;
-use flatscape::sweep;
+use flatscape::study::sweep;
 
 const FIGURES: [&str; 22] = [
     "fig1a_hessian_spectrum",
@@ -105,9 +107,9 @@ stored_trajectories = 0
 [sweep]
 delta_s = { min = 0.000125, max = 0.002, points = 5, log = true }
 "#;
-    let sc = Scenario::from_str_at(src, Path::new("transition.toml")).unwrap();
-    let rows = sweep::run(&sc, sc.sweep.as_ref().unwrap(), false).unwrap();
-    let csv = sweep::to_csv(&rows);
+    let sc = Scenario::from_toml_str(src, Path::new("transition.toml")).unwrap();
+    let rows = sweep::run(&sc, &NoProgress).unwrap().rows;
+    let csv = String::from_utf8(csv_text(&rows).unwrap()).unwrap();
     eprintln!("{csv}");
     let star = 0.0005;
     for r in &rows {

@@ -2,15 +2,26 @@
 //! moments (steady and transient) with observed convergence order, mass conservation,
 //! positivity, the adiabatic limit of Eq. (11), and the flat-minimum shift under Hessian noise.
 
+use flatscape::config::{AxisConfig, NoProgress};
 use flatscape::fp::grid::Grid;
 use flatscape::fp::nested::NestedDissection;
 use flatscape::fp::operator::assemble;
 use flatscape::fp::steady::solve_steady;
 use flatscape::fp::transient::TrBdf2;
 use flatscape::fp::{self, initial_density, moments};
+use flatscape::fp::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, FpSolution, InitialConfig};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
-use flatscape::scenario::{AxisConfig, CrossDiffusionScheme, FokkerPlanckConfig, InitialConfig};
+
+/// The FP solution of a valid configuration.
+fn run_fp(
+    valley: &flatscape::landscape::Valley2d,
+    noise: &flatscape::noise::Noise,
+    cfg: &FokkerPlanckConfig,
+) -> FpSolution {
+    let plan = FpPlan::new(valley.clone(), noise.clone(), cfg.clone()).expect("valid");
+    fp::solve(&plan, &NoProgress).expect("solves")
+}
 
 fn axis(min: f64, max: f64, cells: usize) -> AxisConfig {
     AxisConfig { min, max, cells }
@@ -29,7 +40,7 @@ fn steady_state_is_boltzmann_for_isotropic_noise() {
     let t = 0.05;
     let noise = Noise::Isotropic { temperature: t };
     let cfg = config(axis(-1.6, 1.6, 96), axis(-0.6, 0.6, 64));
-    let res = fp::run(&valley, &noise, &cfg, false).unwrap();
+    let res = run_fp(&valley, &noise, &cfg);
     let g = res.grid;
     let mut boltz: Vec<f64> = (0..g.len())
         .map(|k| (-valley.loss(g.x(k / g.ny), g.y(k % g.ny)) / t).exp())
@@ -114,7 +125,7 @@ fn ornstein_uhlenbeck_steady_covariance_converges_at_second_order() {
     let mut errors = Vec::new();
     for &n in &[16usize, 32, 64, 128] {
         let cfg = config(axis(-1.5, 1.5, n), axis(-1.0, 1.0, n));
-        let res = fp::run(&ou.valley, &ou.noise, &cfg, false).unwrap();
+        let res = run_fp(&ou.valley, &ou.noise, &cfg);
         let m = moments(&res.grid, &ou.valley, &res.density, 0.0);
         assert!(
             m.mean_x.abs() < 1e-12 && m.mean_y.abs() < 1e-12,
@@ -218,7 +229,7 @@ fn l1_to_eq11(delta: f64, kappa: f64) -> f64 {
     };
     let noise = Noise::Anisotropic { delta, kappa };
     let cfg = config(axis(-1.6, 1.6, 160), axis(-0.3, 0.3, 120));
-    let res = fp::run(&valley, &noise, &cfg, false).unwrap();
+    let res = run_fp(&valley, &noise, &cfg);
     let g = res.grid;
     let fp_x = g.marginal_x(&res.density);
     let mut th: Vec<f64> = g
@@ -255,7 +266,7 @@ fn hessian_marginal_mode(sigma: f64, y_half: f64) -> (f64, f64) {
         power: 2.0,
     };
     let cfg = config(axis(-1.6, 1.6, 640), axis(-y_half, y_half, 240));
-    let res = fp::run(&valley, &noise, &cfg, false).unwrap();
+    let res = run_fp(&valley, &noise, &cfg);
     (res.summary.mode_abs_x, res.summary.negative_mass)
 }
 

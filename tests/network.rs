@@ -2,13 +2,16 @@
 //! training (≥ 95 % test accuracy), determinism across thread counts, and the paper's Fig. 1–3
 //! claims measured on a reduced configuration (the full-size numbers are in docs/network.md).
 
+use flatscape::config::NoProgress;
 use flatscape::network::curvature::{
     dense_hessian, fit_power, flatness, lanczos_top, noise_diag_in_eigenbasis, noise_factor,
     spearman, symmetric_eigen,
 };
 use flatscape::network::data::{self, Samples};
 use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
-use flatscape::network::{Activation, Mlp, NetworkConfig, NetworkResult, Seeds, hvp_check, run};
+use flatscape::network::{
+    Activation, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Seeds, hvp_check, run,
+};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
@@ -249,8 +252,12 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 #[test]
 fn same_seed_gives_identical_numbers_for_any_thread_count() {
     let cfg = small_config();
-    let a: NetworkResult = in_pool(1, || run(&cfg, 4, false).unwrap());
-    let b: NetworkResult = in_pool(2, || run(&cfg, 4, false).unwrap());
+    let a: NetworkResult = in_pool(1, || {
+        run(&NetworkPlan::new(cfg.clone(), 4).unwrap(), &NoProgress).unwrap()
+    });
+    let b: NetworkResult = in_pool(2, || {
+        run(&NetworkPlan::new(cfg.clone(), 4).unwrap(), &NoProgress).unwrap()
+    });
     assert_eq!(a.eigenvalues, b.eigenvalues);
     assert_eq!(a.c_hat_diag, b.c_hat_diag);
     assert_eq!(a.optimiser_curves, b.optimiser_curves);
@@ -273,7 +280,7 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
     };
     assert_eq!(strip(&a), strip(&b));
     // A different seed gives different numbers.
-    let c = run(&cfg, 5, false).unwrap();
+    let c = run(&NetworkPlan::new(cfg.clone(), 5).unwrap(), &NoProgress).unwrap();
     assert_ne!(a.eigenvalues, c.eigenvalues);
 }
 
@@ -334,7 +341,7 @@ fn trained_network_curvature_and_flatness_measurements() {
         "#,
     )
     .unwrap();
-    let r = run(&cfg, 1, false).unwrap();
+    let r = run(&NetworkPlan::new(cfg.clone(), 1).unwrap(), &NoProgress).unwrap();
     let s = &r.summary;
     let h = s.hessian.as_ref().unwrap();
     println!(

@@ -5,17 +5,19 @@
 
 use std::path::Path;
 
-use flatscape::sampler::{self, SamplerResult};
-use flatscape::scenario::{Landscape, Scenario};
+use flatscape::config::NoProgress;
+use flatscape::landscape::Landscape;
+use flatscape::sampler::{self, SamplerRun};
+use flatscape::scenario::Scenario;
 
 fn scenario(src: &str) -> Scenario {
-    Scenario::from_str_at(src, Path::new("test.toml")).expect("valid scenario")
+    Scenario::from_toml_str(src, Path::new("test.toml")).expect("valid scenario")
 }
 
-fn run(sc: &Scenario) -> SamplerResult {
-    let cfg = sc.sampler.clone().expect("a [sampler] table");
-    let grid = sc.fokker_planck.as_ref().map(|f| (f.x, f.y));
-    sampler::run(sc, &cfg, grid, false).expect("sampler runs")
+fn run(sc: &Scenario) -> SamplerRun {
+    let plan = sc.sampler().expect("a [sampler] table");
+    let grid = sc.fokker_planck().map(|f| (f.config().x, f.config().y));
+    sampler::run(plan, grid, &NoProgress).expect("sampler runs")
 }
 
 fn paper_sgd(sigma: f64, kind: &str, walkers: usize) -> String {
@@ -96,11 +98,11 @@ fn langevin_with_dt_equal_to_eta_is_sgd_step_for_step() {
 #[test]
 fn langevin_on_the_ou_case_matches_the_lyapunov_covariance() {
     let sc = scenario(&std::fs::read_to_string("scenarios/sampler-ou.toml").unwrap());
-    let Landscape::Valley2d(v) = &sc.landscape else {
+    let Landscape::Valley2d(v) = sc.landscape() else {
         panic!("2-D")
     };
     let a = [v.epsilon * v.lambda0(), v.lambda0()];
-    let d = match sc.noise {
+    let d = match sc.noise() {
         flatscape::noise::Noise::Constant { d } => d,
         _ => panic!("constant noise"),
     };
@@ -111,7 +113,7 @@ fn langevin_on_the_ou_case_matches_the_lyapunov_covariance() {
     let r = run(&sc);
     let m = r.summary.second_moment_ss.unwrap();
     let se = r.summary.second_moment_ss_stderr.unwrap();
-    let dt = sc.sampler.as_ref().unwrap().dt.unwrap();
+    let dt = sc.sampler().unwrap().config().dt.unwrap();
     for i in 0..2 {
         for j in 0..2 {
             // Euler–Maruyama bias: (a_i + a_j − dt a_i a_j) Σ_ij = 2 D_ij, must be ≪ the SE.
@@ -189,7 +191,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .unwrap()
 }
 
-fn strip_timing(r: &SamplerResult) -> serde_json::Value {
+fn strip_timing(r: &SamplerRun) -> serde_json::Value {
     let mut v = serde_json::to_value(&r.summary).unwrap();
     let o = v.as_object_mut().unwrap();
     o.remove("walker_steps_per_second");
@@ -236,7 +238,7 @@ start = [0.1, 1.0]
     }
     // The histogram is a density on the FP grid.
     let r = run(&two_d);
-    let fp = two_d.fokker_planck.as_ref().unwrap();
+    let fp = two_d.fokker_planck().unwrap().config();
     let dx = (fp.x.max - fp.x.min) / fp.x.cells as f64;
     let mass: f64 = r.hist_x.as_ref().unwrap().iter().sum::<f64>() * dx;
     assert!((mass - 1.0).abs() < 1e-12);
@@ -268,10 +270,10 @@ start = [0.1, 1.0]
     };
     let hess = "kind = \"hessian\"\neta = 0.01\nsigma = 0.1";
     let sgd_sc = scenario(&base("sgd", hess, ""));
-    let Landscape::Valley(spec) = &sgd_sc.landscape else {
+    let Landscape::Valley(spec) = sgd_sc.landscape() else {
         panic!()
     };
-    let valley = spec.build(sgd_sc.seed).unwrap();
+    let valley = spec.build(sgd_sc.seed()).unwrap();
     let t = valley.matched_temperature(0.01 * 0.1);
     let gld_sc = scenario(&base(
         "gld",
@@ -305,16 +307,16 @@ start = [0.1, 1.0]
 fn fig2a_gld_temperature_matches_the_trace_of_the_sgd_noise() {
     let sgd = Scenario::load(Path::new("scenarios/fig2a-sgd.toml")).unwrap();
     let gld = Scenario::load(Path::new("scenarios/fig2a-gld.toml")).unwrap();
-    let Landscape::Valley(spec) = &sgd.landscape else {
+    let Landscape::Valley(spec) = sgd.landscape() else {
         panic!()
     };
-    let Landscape::Valley(spec_gld) = &gld.landscape else {
+    let Landscape::Valley(spec_gld) = gld.landscape() else {
         panic!()
     };
     assert_eq!(spec, spec_gld, "same landscape");
-    let valley = spec.build(sgd.seed).unwrap();
-    let t = valley.matched_temperature(sgd.noise.delta_s().unwrap());
-    let flatscape::noise::Noise::Isotropic { temperature } = gld.noise else {
+    let valley = spec.build(sgd.seed()).unwrap();
+    let t = valley.matched_temperature(sgd.noise().delta_s().unwrap());
+    let flatscape::noise::Noise::Isotropic { temperature } = *gld.noise() else {
         panic!()
     };
     assert!(
@@ -324,7 +326,7 @@ fn fig2a_gld_temperature_matches_the_trace_of_the_sgd_noise() {
 }
 
 fn expect_key(src: &str, key: &str) {
-    let err = Scenario::from_str_at(src, Path::new("bad.toml")).unwrap_err();
+    let err = Scenario::from_toml_str(src, Path::new("bad.toml")).unwrap_err();
     assert_eq!(err.key.as_deref(), Some(key), "{err}");
 }
 
@@ -365,7 +367,7 @@ fn bad_sampler_keys_are_rejected_naming_the_key() {
         ),
         "sampler.start",
     );
-    let typo = Scenario::from_str_at(
+    let typo = Scenario::from_toml_str(
         &ok.replace("start = [1.5, 1.5]", "start = [1.5, 1.5]\nwalker = 3"),
         Path::new("bad.toml"),
     )
@@ -413,7 +415,7 @@ fn every_sampler_scenario_file_loads() {
             .any(|p| name.starts_with(p));
         if mine && name.ends_with(".toml") {
             let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert!(sc.sampler.is_some(), "{name} has a [sampler] table");
+            assert!(sc.sampler().is_some(), "{name} has a [sampler] table");
             n += 1;
         }
     }

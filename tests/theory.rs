@@ -6,6 +6,7 @@ use std::path::Path;
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
 use flatscape::scenario::Scenario;
+use flatscape::study::l1_distance;
 use flatscape::theory::conditional::STEPS_PER_SIGMA as STEPS;
 use flatscape::theory::*;
 
@@ -406,7 +407,7 @@ fn theory_config_is_validated() {
     let base = "name = \"t\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = LAMBDA\n[noise]\nkind = \"hessian\"\neta = 0.01\nsigma = 0.2\n[theory]\n";
     let load = |lambda: &str, theory: &str| {
         let src = base.replace("LAMBDA", lambda) + theory;
-        Scenario::from_str_at(&src, Path::new("t.toml"))
+        Scenario::from_toml_str(&src, Path::new("t.toml"))
     };
     assert!(load("[8.0, -2.0, 1.0]", "").is_ok());
     assert!(
@@ -454,8 +455,11 @@ fn theory_vs_fp_scenarios_parse() {
             continue;
         }
         let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(sc.fokker_planck.is_some() && sc.theory.is_some(), "{name}");
-        assert!(matches!(sc.noise, Noise::Hessian { .. }), "{name}");
+        assert!(
+            sc.fokker_planck().is_some() && sc.theory().is_some(),
+            "{name}"
+        );
+        assert!(matches!(sc.noise(), Noise::Hessian { .. }), "{name}");
         n += 1;
     }
     assert!(n >= 5, "found {n} theory-vs-fp scenarios");
@@ -493,23 +497,23 @@ fn print_theory_vs_fp_table() {
     for f in files {
         let sc = Scenario::load(&f).unwrap();
         let v = sc.valley2d().unwrap();
-        let fp = sc.fokker_planck.as_ref().unwrap();
-        let cfg = sc.theory.as_ref().unwrap().with_fp_domain(Some(fp));
-        let s = summarize(v, &sc.noise, &cfg);
+        let fp = sc.fokker_planck().unwrap().config();
+        let cfg = sc.theory().unwrap().config().clone();
+        let s = summarize(v, sc.noise(), &cfg);
         let xs = quad::cell_centres(fp.x.min, fp.x.max, fp.x.cells);
         let dx = xs[1] - xs[0];
-        let pr = marginal_x_reduced(v, &sc.noise, &xs, cfg.y_range());
-        let pp = marginal_x_paper(v, &sc.noise, &xs).unwrap();
-        let pe = marginal_x_paper_small_noise(v, &sc.noise, &xs).unwrap();
+        let pr = marginal_x_reduced(v, sc.noise(), &xs, cfg.y_range());
+        let pp = marginal_x_paper(v, sc.noise(), &xs).unwrap();
+        let pe = marginal_x_paper_small_noise(v, sc.noise(), &xs).unwrap();
         let mabs = |p: &[f64]| xs.iter().zip(p).map(|(x, p)| x.abs() * p).sum::<f64>() * dx;
         println!(
             "| {} | {} | {:.1} | {:.1} | {:.4} | {:.4} | {:.4} / {:.4} / {:.4} | {:.3} | {:.3} |",
-            sc.name,
+            sc.name(),
             s.delta_s.unwrap(),
             s.kappa.unwrap(),
             s.kappa_conditional.unwrap(),
             s.x_ss,
-            x_ss_reduced(v, &sc.noise, UNBOUNDED, cfg.x_max()),
+            x_ss_reduced(v, sc.noise(), UNBOUNDED, cfg.x_max()),
             mabs(&pr),
             mabs(&pp),
             mabs(&pe),

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
+use flatscape::config::NoProgress;
 use flatscape::fp;
-use flatscape::run::l1_distance;
 use flatscape::sampler;
 use flatscape::scenario::Scenario;
+use flatscape::study::l1_distance;
 use flatscape::theory;
 
 /// One flat well (x ∈ [0.55, 1.15]) at noise level Δ_S = ησ with ε; `nx` x-cells.
@@ -30,7 +31,7 @@ y = {{ min = -{y_half}, max = {y_half}, cells = 240 }}
 {sampler}
 "#
     );
-    Scenario::from_str_at(&src, Path::new("one-well.toml")).unwrap()
+    Scenario::from_toml_str(&src, Path::new("one-well.toml")).unwrap()
 }
 
 fn variance(xs: &[f64], p: &[f64], dx: f64) -> (f64, f64) {
@@ -53,15 +54,10 @@ fn langevin_walkers_reproduce_the_fp_marginal_under_hessian_noise() {
         800,
         "[sampler]\nkind = \"langevin\"\ndt = 0.001\nwalkers = 4096\nsteps = 200000\nburn_in = 50000\nstart = [0.85, 0.0]",
     );
-    let fpc = sc.fokker_planck.clone().unwrap();
-    let res = fp::run(sc.valley2d().unwrap(), &sc.noise, &fpc, false).unwrap();
-    let walk = sampler::run(
-        &sc,
-        sc.sampler.as_ref().unwrap(),
-        Some((fpc.x, fpc.y)),
-        false,
-    )
-    .unwrap();
+    let plan = sc.fokker_planck().unwrap();
+    let res = fp::solve(plan, &NoProgress).unwrap();
+    let fpc = plan.config();
+    let walk = sampler::run(sc.sampler().unwrap(), Some((fpc.x, fpc.y)), &NoProgress).unwrap();
     let xs = res.grid.xs();
     let p_fp = res.grid.marginal_x(&res.density);
     let hist = walk.hist_x.unwrap();
@@ -79,14 +75,13 @@ fn langevin_walkers_reproduce_the_fp_marginal_under_hessian_noise() {
 /// FP vs reduced theory at fixed ε/Δ_S = 0.5: (L1 of the x-marginals, Var_FP, Var_reduced, x_ss, ⟨x⟩_FP).
 fn fp_vs_reduced(epsilon: f64, sigma: f64, y_half: f64) -> (f64, f64, f64, f64, f64) {
     let sc = one_well(epsilon, sigma, y_half, 800, "");
-    let fpc = sc.fokker_planck.clone().unwrap();
     let valley = sc.valley2d().unwrap();
-    let res = fp::run(valley, &sc.noise, &fpc, false).unwrap();
+    let res = fp::solve(sc.fokker_planck().unwrap(), &NoProgress).unwrap();
     let xs = res.grid.xs();
     let p_fp = res.grid.marginal_x(&res.density);
-    let reduced = theory::marginal_x_reduced(valley, &sc.noise, &xs, (-y_half, y_half));
-    let cfg = sc.theory.clone().unwrap().with_fp_domain(Some(&fpc));
-    let x_ss = theory::summarize(valley, &sc.noise, &cfg).x_ss;
+    let reduced = theory::marginal_x_reduced(valley, sc.noise(), &xs, (-y_half, y_half));
+    let cfg = sc.theory().unwrap().config();
+    let x_ss = theory::summarize(valley, sc.noise(), cfg).x_ss;
     let (m_fp, v_fp) = variance(&xs, &p_fp, res.grid.dx);
     let (_, v_red) = variance(&xs, &reduced, res.grid.dx);
     (

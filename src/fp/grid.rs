@@ -3,7 +3,7 @@
 //! Layout: cell (i, j) — i along x, j along y — has linear index k = i·ny + j (y fastest),
 //! so a density vector reshapes to a row-major (nx, ny) array P[i, j] = P(x_i, y_j).
 
-use crate::scenario::AxisConfig;
+use crate::config::AxisConfig;
 
 /// A uniform cell-centred grid on [x_min, x_max] × [y_min, y_max].
 #[derive(Debug, Clone, Copy, PartialEq)]

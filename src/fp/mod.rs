@@ -2,6 +2,7 @@
 //! a nested-dissection direct solver, the steady state and the implicit transient.
 //! Observers (moments, marginals, snapshots) are separate from stepping.
 
+pub mod config;
 pub mod grid;
 pub mod nested;
 pub mod operator;
@@ -9,14 +10,13 @@ pub mod passage;
 pub mod steady;
 pub mod transient;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::config::{Cancelled, Progress, check_cancelled};
 use crate::landscape::Valley2d;
-use crate::noise::Noise;
-use crate::scenario::{FokkerPlanckConfig, InitialConfig};
+pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig};
 use grid::Grid;
 use nested::{NestedDissection, SingularMatrix};
 use steady::{SteadyState, solve_steady};
@@ -133,9 +133,9 @@ pub struct FpSummary {
     pub transient_cell_steps_per_second: Option<f64>,
 }
 
-/// Everything the FP part produces.
+/// Everything the FP solver produces.
 #[derive(Debug, Clone)]
-pub struct FpResult {
+pub struct FpSolution {
     /// The grid.
     pub grid: Grid,
     /// summary.json's `fokker_planck`.
@@ -162,6 +162,9 @@ pub enum FpError {
     /// The solution is not finite.
     #[error("Fokker–Planck solver: the density is not finite ({0})")]
     NotFinite(&'static str),
+    /// The caller asked to stop.
+    #[error("Fokker–Planck solver: {0}")]
+    Cancelled(#[from] Cancelled),
 }
 
 /// The initial density of a transient run on `grid` (point values, normalised).
@@ -184,48 +187,32 @@ pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
     p
 }
 
-fn spinner(show: bool, msg: String) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
-    );
-    pb.set_message(msg);
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
-}
-
-/// Run the FP part of a scenario: steady state and/or transient (SPEC §2).
-pub fn run(
-    valley: &Valley2d,
-    noise: &Noise,
-    cfg: &FokkerPlanckConfig,
-    progress: bool,
-) -> Result<FpResult, FpError> {
+/// Solve the FP equation (Eq. 10) of a validated plan: steady state and/or transient.
+/// `progress` sees the direct solve as one task of unknown length and the transient step by step.
+pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpError> {
+    let (valley, noise, cfg) = (plan.valley(), plan.noise(), plan.config());
     let grid = Grid::new(&cfg.x, &cfg.y);
     let t0 = Instant::now();
-    let pb = spinner(
-        progress,
-        format!("Fokker–Planck: assembling {} x {} cells", grid.nx, grid.ny),
-    );
     let a = operator::assemble(&grid, valley, noise, cfg.cross_diffusion);
     let mut steady = None;
     let mut solve_seconds = None;
     if cfg.steady {
-        pb.set_message(format!(
-            "Fokker–Planck: steady state, nested-dissection LU of {} unknowns",
-            grid.len()
-        ));
+        progress.start(
+            &format!(
+                "Fokker–Planck: steady state, nested-dissection LU of {} x {} cells",
+                grid.nx, grid.ny
+            ),
+            None,
+        );
         let ss = solve_steady(&a)?;
+        progress.finish();
         if ss.density.iter().any(|v| !v.is_finite()) {
             return Err(FpError::NotFinite("steady state"));
         }
         solve_seconds = Some(t0.elapsed().as_secs_f64());
         steady = Some(ss);
+        check_cancelled(progress)?;
     }
-    pb.finish_and_clear();
     let mut moments_rows = Vec::new();
     let mut snapshots = Vec::new();
     let mut transient_info = None;
@@ -240,18 +227,7 @@ pub fn run(
         let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
         let rest = cfg.t_end - n_full as f64 * cfg.dt;
         let total_steps = n_full + usize::from(rest > 1e-12 * cfg.dt);
-        let bar = if progress {
-            let b = ProgressBar::new(total_steps as u64);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "Fokker–Planck transient {bar:40} {pos}/{len} steps [{elapsed} < {eta}]",
-                )
-                .expect("valid template"),
-            );
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+        progress.start("Fokker–Planck transient", Some(total_steps as u64));
         let mut snap_times: Vec<f64> = cfg.snapshots.clone();
         snap_times.sort_by(f64::total_cmp);
         let mut snap_iter = snap_times.into_iter().peekable();
@@ -278,7 +254,11 @@ pub fn run(
             t += cfg.dt;
             min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
             record(t, &p, &mut moments_rows, &mut snapshots);
-            bar.inc(1);
+            progress.advance(1);
+            if progress.cancelled() {
+                progress.finish();
+                return Err(Cancelled.into());
+            }
         }
         if rest > 1e-12 * cfg.dt {
             let mut last = TrBdf2::new(&a, &nd, rest)?;
@@ -286,9 +266,9 @@ pub fn run(
             t = cfg.t_end;
             min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
             record(t, &p, &mut moments_rows, &mut snapshots);
-            bar.inc(1);
+            progress.advance(1);
         }
-        bar.finish_and_clear();
+        progress.finish();
         if p.iter().any(|v| !v.is_finite()) {
             return Err(FpError::NotFinite("transient"));
         }
@@ -339,7 +319,7 @@ pub fn run(
         transient_min_density: transient_info.map(|t| t.2),
         transient_cell_steps_per_second: transient_info.map(|t| t.3),
     };
-    Ok(FpResult {
+    Ok(FpSolution {
         grid,
         summary,
         density,

@@ -74,7 +74,7 @@ pub struct Factorization {
 }
 
 /// The factorisation met an exactly zero pivot.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the matrix is singular to working precision (zero pivot in front {front})")]
 pub struct SingularMatrix {
     /// The tree node where it happened.
@@ -510,8 +510,8 @@ impl Factorization {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AxisConfig;
     use crate::fp::grid::Grid;
-    use crate::scenario::AxisConfig;
 
     fn random_stencil(nx: usize, ny: usize, seed: u64) -> Stencil9 {
         let grid = Grid::new(

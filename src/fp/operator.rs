@@ -17,9 +17,9 @@
 //! sum to zero: mass is conserved to round-off.
 
 use super::grid::Grid;
+use crate::fp::config::CrossDiffusionScheme;
 use crate::landscape::Valley2d;
 use crate::noise::Noise;
-use crate::scenario::CrossDiffusionScheme;
 
 /// Offsets (di, dj) of the 9-point stencil, in slot order s = 3·(di+1) + (dj+1).
 pub const OFFSETS: [(isize, isize); 9] = [
@@ -266,7 +266,7 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::AxisConfig;
+    use crate::config::AxisConfig;
 
     #[test]
     fn columns_sum_to_zero_with_cross_diffusion() {

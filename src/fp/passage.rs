@@ -30,21 +30,37 @@ pub fn transpose(a: &Stencil9) -> Stencil9 {
     t
 }
 
+/// Why a first-passage solve failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PassageError {
+    /// No cell of the grid lies in the absorbing set.
+    #[error("the absorbing set contains no cell of the grid (the target lies outside the domain)")]
+    EmptyTarget,
+    /// Some cells cannot reach the absorbing set.
+    #[error("the absorbing set cannot be reached from every cell: {0}")]
+    Singular(#[from] SingularMatrix),
+}
+
 /// Mean first-passage time τ on every cell to the set of cells where `absorbing` is true.
-/// Cells from which S cannot be reached make the system singular (an error).
+/// An empty set, or cells from which the set cannot be reached, are errors.
 pub fn mean_first_passage(
     a: &Stencil9,
     absorbing: impl Fn(usize) -> bool,
-) -> Result<Vec<f64>, SingularMatrix> {
+) -> Result<Vec<f64>, PassageError> {
     let g = a.grid;
     let mut m = transpose(a);
     let mut rhs = vec![-1.0; g.len()];
+    let mut targets = 0usize;
     for (k, row) in m.coef.iter_mut().enumerate() {
         if absorbing(k) {
             *row = [0.0; 9];
             row[CENTRE] = 1.0;
             rhs[k] = 0.0;
+            targets += 1;
         }
+    }
+    if targets == 0 {
+        return Err(PassageError::EmptyTarget);
     }
     let nd = NestedDissection::new(g.nx, g.ny, None);
     let factor = nd.factorize(&m)?;
@@ -52,25 +68,36 @@ pub fn mean_first_passage(
     Ok(rhs)
 }
 
-/// Bilinear interpolation of a cell-centred field at (x, y) (clamped to the cell centres).
-pub fn interpolate(grid: &Grid, field: &[f64], x: f64, y: f64) -> f64 {
+/// Bilinear interpolation of a cell-centred field at (x, y); `None` outside the domain (between
+/// the outermost cell centres and the walls the nearest centre's value is used).
+pub fn interpolate(grid: &Grid, field: &[f64], x: f64, y: f64) -> Option<f64> {
+    let (x_max, y_max) = (
+        grid.x_min + grid.nx as f64 * grid.dx,
+        grid.y_min + grid.ny as f64 * grid.dy,
+    );
+    if !(x >= grid.x_min && x <= x_max && y >= grid.y_min && y <= y_max) {
+        return None;
+    }
     let fx = ((x - grid.x_min) / grid.dx - 0.5).clamp(0.0, (grid.nx - 1) as f64);
     let fy = ((y - grid.y_min) / grid.dy - 0.5).clamp(0.0, (grid.ny - 1) as f64);
     let (i0, j0) = (fx.floor() as usize, fy.floor() as usize);
     let (i1, j1) = ((i0 + 1).min(grid.nx - 1), (j0 + 1).min(grid.ny - 1));
     let (tx, ty) = (fx - i0 as f64, fy - j0 as f64);
     let v = |i: usize, j: usize| field[grid.index(i, j)];
-    (1.0 - tx) * ((1.0 - ty) * v(i0, j0) + ty * v(i0, j1))
-        + tx * ((1.0 - ty) * v(i1, j0) + ty * v(i1, j1))
+    Some(
+        (1.0 - tx) * ((1.0 - ty) * v(i0, j0) + ty * v(i0, j1))
+            + tx * ((1.0 - ty) * v(i1, j0) + ty * v(i1, j1)),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AxisConfig;
+    use crate::fp::config::CrossDiffusionScheme;
     use crate::fp::operator::assemble;
     use crate::landscape::Valley2d;
     use crate::noise::Noise;
-    use crate::scenario::{AxisConfig, CrossDiffusionScheme};
 
     /// Pure diffusion in x between a reflecting wall at x = 0 and an absorbing wall at x = 1:
     /// τ(x) = (1 − x²)/(2D); the y-direction is inert.
@@ -109,6 +136,37 @@ mod tests {
                 "x = {x}: {got} vs {exact}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_absorbing_set_is_named_not_singular() {
+        let grid = Grid::new(
+            &AxisConfig::new(0.0, 1.0, 8),
+            &AxisConfig::new(-1.0, 1.0, 5),
+        );
+        let noise = Noise::Isotropic { temperature: 0.1 };
+        let a = assemble(
+            &grid,
+            &Valley2d::paper(),
+            &noise,
+            CrossDiffusionScheme::Central,
+        );
+        assert_eq!(
+            mean_first_passage(&a, |_| false),
+            Err(PassageError::EmptyTarget)
+        );
+    }
+
+    #[test]
+    fn interpolation_outside_the_grid_is_none() {
+        let grid = Grid::new(
+            &AxisConfig::new(0.0, 1.0, 4),
+            &AxisConfig::new(-1.0, 1.0, 4),
+        );
+        let field: Vec<f64> = (0..16).map(|k| k as f64).collect();
+        assert!(interpolate(&grid, &field, 1.5, 0.0).is_none());
+        assert!(interpolate(&grid, &field, 0.5, -1.01).is_none());
+        assert!(interpolate(&grid, &field, 0.5, 0.0).is_some());
     }
 
     #[test]

@@ -5,6 +5,27 @@
 
 pub mod valley_nd;
 
+/// The loss landscape of a computation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Landscape {
+    /// No loss landscape: a scenario with only a `[network]` section.
+    None,
+    /// The 2-D valley of Eq. (8).
+    Valley2d(Valley2d),
+    /// The N-D valley of Eq. (5), as specified (its coefficients are drawn from a seed).
+    Valley(valley_nd::ValleyNdSpec),
+}
+
+impl Landscape {
+    /// The 2-D valley, if the landscape is one.
+    pub fn valley2d(&self) -> Option<&Valley2d> {
+        match self {
+            Landscape::Valley2d(v) => Some(v),
+            Landscape::Valley(_) | Landscape::None => None,
+        }
+    }
+}
+
 /// The 2-D valley of Eq. (8): one degenerate variable x, one sharp variable y.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Valley2d {
@@ -15,6 +36,28 @@ pub struct Valley2d {
 }
 
 impl Valley2d {
+    /// Check ε ≥ 0, finite coefficients and λ0 > 0; `key` is the table's dotted name.
+    pub fn validate(&self, key: &str) -> crate::config::Check {
+        use crate::config::{Invalid, check_finite, check_non_negative};
+        check_non_negative(&format!("{key}.epsilon"), self.epsilon)?;
+        if self.lambda.is_empty() {
+            return Err(Invalid::new(
+                format!("{key}.lambda"),
+                "needs at least λ0, e.g. [8.0, -2.0, 1.0]",
+            ));
+        }
+        for (n, &c) in self.lambda.iter().enumerate() {
+            check_finite(&format!("{key}.lambda[{n}]"), c)?;
+        }
+        if self.lambda[0] <= 0.0 {
+            return Err(Invalid::new(
+                format!("{key}.lambda"),
+                format!("λ0 must be > 0, got {}", self.lambda[0]),
+            ));
+        }
+        Ok(())
+    }
+
     /// The paper's reference landscape of Fig. 5: ε = 0.001, λ = [8, −2, 1].
     pub fn paper() -> Self {
         Self {

@@ -23,7 +23,7 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Deserialize;
 
-use crate::scenario::{Check, Invalid, check_non_negative, check_positive};
+use crate::config::{Check, Invalid, check_non_negative, check_positive};
 
 /// Largest N_S accepted (keeps the O(N_S·N_F) step and the coefficient table reasonable).
 pub const MAX_N_S: usize = 10_000;
@@ -33,7 +33,7 @@ pub const MAX_N_F: usize = 1_000_000;
 pub const MAX_COEFFICIENTS: usize = 10_000_000;
 
 /// `[landscape] kind = "valley"`: the N-D valley's parameters (SPEC §1.2).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ValleyNdSpec {
     /// N_S, the number of sharp (non-degenerate) variables y.

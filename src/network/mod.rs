@@ -7,31 +7,29 @@
 //! - [`train`]: GD, SGD (Eq. 3) and GLD with matched isotropic noise, flatness tracking;
 //! - [`curvature`]: dense Hessian + eigen-decomposition, Lanczos, noise covariance C (Eq. 4) in
 //!   the eigenbasis of H, flatness, Spearman and the γ fit of C_ii ∝ H_ii^γ;
-//! - [`figures`]: Figs. 1(a), 1(b), 2(b), 3(b).
+//!
+//! Its figures and tables (Figs. 1(a), 1(b), 2(b), 3(b)) are drawn by `report::network`.
 //!
 //! [`run`] trains every (optimiser, batch, seed) combination in parallel (one rayon task per
 //! run, each with its own random streams), then analyses the SGD network of the first seed.
 
 pub mod curvature;
 pub mod data;
-pub mod figures;
 pub mod mlp;
 pub mod train;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Check, Invalid, check_positive};
+use crate::config::{Cancelled, Check, Invalid, Progress, check_positive};
 
 pub use curvature::PowerFit;
-pub use figures::{write_figures, write_tables};
 pub use mlp::{Activation, Mlp};
 pub use train::{Optimiser, RunOutcome, RunSpec, Schedule};
 
@@ -69,7 +67,7 @@ impl Seeds {
 }
 
 /// `[network]`: the real-network check (Figs. 1, 2b, 3b).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// Hidden layer widths (input 64 and output 10 are fixed by the data).
@@ -504,14 +502,9 @@ pub struct NetworkResult {
 /// A failure of the network section.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
-    /// The configuration did not validate.
-    #[error("[network] key `{key}`: {message}")]
-    Invalid {
-        /// Dotted key.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// The caller asked to stop.
+    #[error("network: {0}")]
+    Cancelled(#[from] Cancelled),
     /// faer's eigen-decomposition did not converge.
     #[error("the eigen-decomposition of the {0} x {0} Hessian did not converge")]
     Eigen(usize),
@@ -547,27 +540,57 @@ pub fn run_specs(cfg: &NetworkConfig, seeds: &[u64]) -> Vec<RunSpec> {
     specs
 }
 
+/// A validated `[network]` section with the scenario seed it runs under. Built only by
+/// [`NetworkPlan::new`], so [`run`] never meets invalid input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkPlan {
+    config: NetworkConfig,
+    seed: u64,
+}
+
+impl NetworkPlan {
+    /// Validate `config` (keys under `network`); `seed` is the scenario's master seed.
+    pub fn new(config: NetworkConfig, seed: u64) -> Result<Self, Invalid> {
+        config.validate("network")?;
+        Ok(Self { config, seed })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+}
+
 /// Run the section: train every run in parallel, summarise, analyse the Fig. 1 network.
-pub fn run(cfg: &NetworkConfig, seed: u64, progress: bool) -> Result<NetworkResult, NetworkError> {
-    cfg.validate("network").map_err(|e| NetworkError::Invalid {
-        key: e.key,
-        message: e.message,
-    })?;
+/// `progress` counts training runs; a cancel request stops before the analysis.
+pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult, NetworkError> {
+    let (cfg, seed) = (&plan.config, plan.seed);
     let t0 = Instant::now();
     let mlp = cfg.mlp();
     let digits = data::split(cfg.train_size, seed);
     let seeds = cfg.seeds.resolve(seed);
     let specs = run_specs(cfg, &seeds);
     let schedule = cfg.schedule();
-    let pb = bar(progress, specs.len() as u64, &mlp);
+    progress.start(
+        &format!(
+            "network {:?} ({} parameters): training runs",
+            mlp.sizes(),
+            mlp.n_params()
+        ),
+        Some(specs.len() as u64),
+    );
     let outcomes: Vec<RunOutcome> = specs
         .par_iter()
         .map(|&spec| {
             let out = train::train(&mlp, &digits.train, &digits.test, spec, &schedule);
-            pb.inc(1);
+            progress.advance(1);
             out
         })
         .collect();
+    progress.finish();
+    if progress.cancelled() {
+        return Err(Cancelled.into());
+    }
     let training_seconds = t0.elapsed().as_secs_f64();
     let find = |opt: Optimiser, batch: usize| -> Vec<&RunOutcome> {
         seeds
@@ -646,16 +669,19 @@ pub fn run(cfg: &NetworkConfig, seed: u64, progress: bool) -> Result<NetworkResu
         if net.diverged {
             return Err(NetworkError::Diverged(net.spec.seed));
         }
-        pb.set_message(format!(
-            "Fig. 1: {0} x {0} Hessian and its eigen-decomposition",
-            mlp.n_params()
-        ));
+        progress.start(
+            &format!(
+                "Fig. 1: {0} x {0} Hessian and its eigen-decomposition",
+                mlp.n_params()
+            ),
+            None,
+        );
         let fig1 = analyse(cfg, &mlp, &digits, net)?;
+        progress.finish();
         eigenvalues = fig1.0;
         c_hat_diag = fig1.1;
         hessian = Some(fig1.2);
     }
-    pb.finish_and_clear();
     let gamma = hessian
         .as_ref()
         .and_then(|h| h.gamma_fit.as_ref())
@@ -687,24 +713,6 @@ pub fn run(cfg: &NetworkConfig, seed: u64, progress: bool) -> Result<NetworkResu
         optimiser_curves,
         batch_curves,
     })
-}
-
-fn bar(progress: bool, runs: u64, mlp: &Mlp) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(runs);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs [{elapsed}]")
-            .expect("valid template"),
-    );
-    pb.set_message(format!(
-        "network {:?} ({} parameters): training",
-        mlp.sizes(),
-        mlp.n_params()
-    ));
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
 }
 
 fn final_flatness(o: &RunOutcome) -> Option<f64> {

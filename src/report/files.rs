@@ -71,30 +71,46 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Wri
     write_atomic(path, (text + "\n").as_bytes())
 }
 
-/// Write columns of equal length as CSV with a header line.
+/// CSV text of serialisable rows with a header from their field names. Every file flatscape
+/// writes uses this one convention: numbers in the shortest form that reads back to the same
+/// f64 (e.g. `0.001`, `1.5e-7`), a missing or non-finite value as an empty field.
+pub fn csv_text<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// A value for a CSV cell: `None` (an empty field) unless finite.
+pub fn cell(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// Write serialisable rows as CSV (see [`csv_text`]) atomically.
+pub fn write_rows<T: serde::Serialize>(
+    path: &Path,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<(), WriteError> {
+    let bytes = csv_text(rows).map_err(|e| WriteError::new(path, e))?;
+    write_atomic(path, &bytes)
+}
+
+/// Write columns of equal length as CSV with a header line (the convention of [`csv_text`]).
 pub fn write_csv(path: &Path, header: &[&str], columns: &[&[f64]]) -> Result<(), WriteError> {
     let rows = columns.first().map_or(0, |c| c.len());
     if columns.iter().any(|c| c.len() != rows) || header.len() != columns.len() {
         return Err(WriteError::new(path, "internal error: ragged CSV columns"));
     }
-    let mut out = String::with_capacity(rows * columns.len() * 14 + 64);
-    out.push_str(&header.join(","));
-    out.push('\n');
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| WriteError::new(path, e);
+    w.write_record(header).map_err(fail)?;
     for r in 0..rows {
-        for (c, col) in columns.iter().enumerate() {
-            if c > 0 {
-                out.push(',');
-            }
-            let v = col[r];
-            if v.is_finite() {
-                out.push_str(&format!("{v:.10e}"));
-            } else {
-                out.push_str("nan");
-            }
-        }
-        out.push('\n');
+        let row: Vec<Option<f64>> = columns.iter().map(|c| cell(c[r])).collect();
+        w.serialize(row).map_err(fail)?;
     }
-    write_atomic(path, out.as_bytes())
+    let bytes = w.into_inner().map_err(|e| WriteError::new(path, e))?;
+    write_atomic(path, &bytes)
 }
 
 /// Write a row-major array of the given shape as `.npy` (float64, C order).

@@ -1,5 +1,16 @@
-//! Output writers and figures (SPEC §7): every file of a run is written here.
+//! Every file and figure flatscape writes, from the typed results of the `study` layer.
+//!
+//! - [`files`]: atomic writers (JSON, CSV with one number format, `.npy`);
+//! - [`plot`], [`phase`]: the figure styles (line plots, heatmaps, phase diagrams);
+//! - [`run`]: the outputs of one run; [`sweep`]: sweep figures; [`trajectories`]: walkers over
+//!   the loss contours; [`network`]: the real-network figures and tables.
 
 pub mod files;
+pub mod network;
 pub mod phase;
 pub mod plot;
+pub mod run;
+pub mod sweep;
+pub mod trajectories;
+
+pub use run::write_run;

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::landscape::valley_nd::ValleyNd;
 use crate::noise::{Noise, sym_abs_pow};
-use crate::scenario::{AxisConfig, Check, Invalid, Landscape, Scenario, check_positive};
+use std::sync::Arc;
+
+use crate::config::{AxisConfig, Cancelled, Invalid, Progress, check_finite, check_positive};
+use crate::landscape::Landscape;
 
 use observe::{
     BatchOut, Hist, Plan, TRAJECTORY_POINTS, TS_ABS_X, TS_FLATNESS, TS_FLATNESS_HAT, TS_LOSS, TS_X,
@@ -71,7 +74,7 @@ impl SamplerKind {
 }
 
 /// `[sampler]` (SPEC §6).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerConfig {
     /// The update rule.
@@ -145,8 +148,30 @@ enum Rule {
 }
 
 impl SamplerConfig {
-    /// Check every value against the scenario; `key` is the table's dotted name.
-    pub fn validate(&self, key: &str, scenario: &Scenario) -> Check {
+    /// `walkers` walkers of rule `kind` for `steps` steps from `start`, averages after
+    /// `burn_in`; every other key at its default.
+    pub fn new(
+        kind: SamplerKind,
+        walkers: usize,
+        steps: usize,
+        burn_in: usize,
+        start: Vec<f64>,
+    ) -> Self {
+        Self {
+            kind,
+            walkers,
+            steps,
+            burn_in,
+            start,
+            dt: None,
+            eta: None,
+            divergence_radius: default_divergence_radius(),
+            stored_trajectories: default_stored_trajectories(),
+        }
+    }
+
+    /// Check the values that do not depend on the landscape; `key` is the table's dotted name.
+    fn validate_values(&self, key: &str) -> Result<(), Invalid> {
         if self.walkers == 0 || self.walkers > MAX_WALKERS {
             return Err(Invalid::new(
                 format!("{key}.walkers"),
@@ -168,15 +193,11 @@ impl SamplerConfig {
         if let Some(eta) = self.eta {
             check_positive(&format!("{key}.eta"), eta)?;
         }
-        check_positive(&format!("{key}.divergence_radius"), self.divergence_radius)?;
-        let model = self.model(key, scenario)?;
-        self.start_point(key, &model)?;
-        self.rule(key, scenario, &model)?;
-        Ok(())
+        check_positive(&format!("{key}.divergence_radius"), self.divergence_radius)
     }
 
-    fn model(&self, key: &str, scenario: &Scenario) -> Result<Model, Invalid> {
-        match &scenario.landscape {
+    fn model(&self, key: &str, landscape: &Landscape, seed: u64) -> Result<Model, Invalid> {
+        match landscape {
             Landscape::Valley2d(v) => {
                 let r = self.divergence_radius;
                 let min = v.min_lambda_on(r.min(10.0)).min(v.min_lambda_on(r));
@@ -190,7 +211,7 @@ impl SamplerConfig {
                 }
                 Ok(Model::D2(V2::new(v)))
             }
-            Landscape::Valley(spec) => Ok(Model::Nd(spec.build(scenario.seed)?)),
+            Landscape::Valley(spec) => Ok(Model::Nd(spec.build(seed)?)),
             Landscape::None => Err(Invalid::new("landscape", "the sampler needs a [landscape]")),
         }
     }
@@ -198,7 +219,7 @@ impl SamplerConfig {
     fn start_point(&self, key: &str, model: &Model) -> Result<Vec<f64>, Invalid> {
         let k = format!("{key}.start");
         for (i, &v) in self.start.iter().enumerate() {
-            crate::scenario::check_finite(&format!("{k}[{i}]"), v)?;
+            check_finite(&format!("{k}[{i}]"), v)?;
         }
         let start = match model {
             Model::D2(_) => {
@@ -246,8 +267,8 @@ impl SamplerConfig {
     }
 
     /// η from `sampler.eta`, else `noise.eta` for Hessian noise.
-    fn eta(&self, key: &str, scenario: &Scenario) -> Result<f64, Invalid> {
-        match (self.eta, &scenario.noise) {
+    fn eta(&self, key: &str, noise: &Noise) -> Result<f64, Invalid> {
+        match (self.eta, noise) {
             (Some(e), Noise::Hessian { eta, .. }) if e != *eta => Err(Invalid::new(
                 format!("{key}.eta"),
                 format!(
@@ -266,7 +287,7 @@ impl SamplerConfig {
         }
     }
 
-    fn rule(&self, key: &str, scenario: &Scenario, model: &Model) -> Result<Rule, Invalid> {
+    fn rule(&self, key: &str, noise: &Noise, model: &Model) -> Result<Rule, Invalid> {
         let nd = matches!(model, Model::Nd(_));
         let kind_key = format!("{key}.kind");
         let need_hessian = |what: &str| {
@@ -279,8 +300,8 @@ impl SamplerConfig {
         };
         match self.kind {
             SamplerKind::Sgd => {
-                let eta = self.eta(key, scenario)?;
-                let Noise::Hessian { sigma, power, .. } = scenario.noise else {
+                let eta = self.eta(key, noise)?;
+                let Noise::Hessian { sigma, power, .. } = *noise else {
                     return Err(need_hessian("sgd"));
                 };
                 let scale = eta * (2.0 * sigma).sqrt();
@@ -300,8 +321,8 @@ impl SamplerConfig {
                 }
             }
             SamplerKind::SgdExactShift => {
-                let eta = self.eta(key, scenario)?;
-                let Noise::Hessian { sigma, power, .. } = scenario.noise else {
+                let eta = self.eta(key, noise)?;
+                let Noise::Hessian { sigma, power, .. } = *noise else {
                     return Err(need_hessian("sgd-exact-shift"));
                 };
                 if power != 2.0 {
@@ -316,8 +337,8 @@ impl SamplerConfig {
                 })
             }
             SamplerKind::Gld => {
-                let eta = self.eta(key, scenario)?;
-                let Noise::Isotropic { temperature } = scenario.noise else {
+                let eta = self.eta(key, noise)?;
+                let Noise::Isotropic { temperature } = *noise else {
                     return Err(Invalid::new(
                         kind_key,
                         "kind = \"gld\" needs noise.kind = \"isotropic\" (its temperature T)",
@@ -330,7 +351,7 @@ impl SamplerConfig {
                 })
             }
             SamplerKind::Gd => Ok(Rule::Gd {
-                eta: self.eta(key, scenario)?,
+                eta: self.eta(key, noise)?,
             }),
             SamplerKind::Langevin => {
                 let Some(dt) = self.dt else {
@@ -339,7 +360,7 @@ impl SamplerConfig {
                         "kind = \"langevin\" needs a time step dt",
                     ));
                 };
-                match scenario.noise {
+                match *noise {
                     Noise::Hessian { eta, sigma, power } => {
                         let scale = (2.0 * eta * sigma * dt).sqrt();
                         if power == 2.0 {
@@ -370,7 +391,7 @@ impl SamplerConfig {
                     )),
                     Noise::Anisotropic { .. } | Noise::Constant { .. } => {
                         let d = match &model {
-                            Model::D2(v) => scenario.noise.diffusion(&v.valley, 0.0, 0.0),
+                            Model::D2(v) => noise.diffusion(&v.valley, 0.0, 0.0),
                             Model::Nd(_) => unreachable!("rejected above"),
                         };
                         let two_d_dt = [
@@ -396,17 +417,68 @@ impl SamplerConfig {
     }
 }
 
-/// Why a sampler run could not start (a scenario that passed validation never fails).
-#[derive(Debug, thiserror::Error)]
-pub enum SamplerError {
-    /// The scenario and sampler table do not fit together.
-    #[error("invalid sampler input: key `{}`: {}", .0.key, .0.message)]
-    Invalid(Invalid),
+/// A validated sampler run: the walkers' rule resolved against the landscape and noise, the
+/// start point expanded, the N-D coefficient table drawn once. Built only by
+/// [`SamplerPlan::new`], so [`run`] never meets invalid input.
+#[derive(Debug, Clone)]
+pub struct SamplerPlan {
+    config: SamplerConfig,
+    model: Arc<Model>,
+    start: Vec<f64>,
+    rule: Rule,
+    seed: u64,
 }
 
-impl From<Invalid> for SamplerError {
-    fn from(v: Invalid) -> Self {
-        SamplerError::Invalid(v)
+impl SamplerPlan {
+    /// Validate `config` (keys under `sampler`) against the landscape and noise; `seed` is the
+    /// scenario's master seed (walker streams and the N-D coefficient draw).
+    pub fn new(
+        config: &SamplerConfig,
+        landscape: &Landscape,
+        noise: &Noise,
+        seed: u64,
+    ) -> Result<Self, Invalid> {
+        let key = "sampler";
+        config.validate_values(key)?;
+        let model = config.model(key, landscape, seed)?;
+        let start = config.start_point(key, &model)?;
+        let rule = config.rule(key, noise, &model)?;
+        Ok(Self {
+            config: config.clone(),
+            model: Arc::new(model),
+            start,
+            rule,
+            seed,
+        })
+    }
+
+    /// The same walkers under Hessian noise with learning rate `eta` and shift scale `sigma`
+    /// (a sweep point; η comes from the noise, the power is `power`).
+    pub fn with_hessian_noise(&self, eta: f64, sigma: f64, power: f64) -> Result<Self, Invalid> {
+        let mut config = self.config.clone();
+        config.eta = None;
+        let noise = Noise::Hessian { eta, sigma, power };
+        let rule = config.rule("sampler", &noise, &self.model)?;
+        Ok(Self {
+            config,
+            rule,
+            ..self.clone()
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    /// True on the 2-D valley (histograms on the FP grid are possible).
+    pub fn is_2d(&self) -> bool {
+        matches!(*self.model, Model::D2(_))
+    }
+
+    /// The physical time of one step: η, or dt for `langevin`.
+    pub fn time_step(&self) -> f64 {
+        self.config.time_step(&self.rule)
     }
 }
 
@@ -529,7 +601,7 @@ impl TimeSeries {
 
 /// Everything a sampler run produces.
 #[derive(Debug, Clone)]
-pub struct SamplerResult {
+pub struct SamplerRun {
     /// Scalar results (summary.json `sampler`).
     pub summary: SamplerSummary,
     /// Density of x on the FP x-grid (Σ p·dx = 1), when a grid is given (2-D only).
@@ -545,22 +617,21 @@ pub struct SamplerResult {
     pub trajectory_stride: usize,
 }
 
-/// Run the walkers of `cfg` on `scenario`'s landscape and noise, in the current rayon pool.
+/// Run the walkers of a plan (Eqs. 3, 7, 9) in the current rayon pool.
 ///
-/// `grid` (2-D only) gives the FP axes for the x and y histograms; `progress` shows a bar.
+/// `grid` (2-D only) gives the FP axes for the x and y histograms; `progress` counts batches of
+/// walkers and may cancel between groups of batches.
 pub fn run(
-    scenario: &Scenario,
-    cfg: &SamplerConfig,
+    sampler: &SamplerPlan,
     grid: Option<(AxisConfig, AxisConfig)>,
-    progress: bool,
-) -> Result<SamplerResult, SamplerError> {
-    let key = "sampler";
-    let model = cfg.model(key, scenario)?;
-    let start = cfg.start_point(key, &model)?;
-    let rule = cfg.rule(key, scenario, &model)?;
+    progress: &dyn Progress,
+) -> Result<SamplerRun, Cancelled> {
+    let cfg = &sampler.config;
+    let model: &Model = &sampler.model;
+    let (start, rule) = (&sampler.start, sampler.rule);
     let time_step = cfg.time_step(&rule);
     let plan = Plan {
-        seed: scenario.seed,
+        seed: sampler.seed,
         walkers: cfg.walkers,
         steps: cfg.steps,
         burn_in: cfg.burn_in,
@@ -577,24 +648,13 @@ pub fn run(
         Model::D2(_) => (cfg.walkers.div_ceil(LANES), LANES),
         Model::Nd(_) => (cfg.walkers.div_ceil(ND_BATCH), ND_BATCH),
     };
-    let bar = if progress {
-        let pb = indicatif::ProgressBar::new(batches as u64);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "sampler {bar:40} {pos}/{len} batches of walkers, eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        pb
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    progress.start("sampler: batches of walkers", Some(batches as u64));
 
     let clock = Instant::now();
     let run_batch = |b: usize| -> BatchOut {
         let out = match (&model, rule) {
             (Model::D2(v), Rule::HessLin { dt, scale }) => {
-                run_2d(&HessLin { dt, scale }, v, &plan, &start, b)
+                run_2d(&HessLin { dt, scale }, v, &plan, start, b)
             }
             (
                 Model::D2(v),
@@ -611,16 +671,16 @@ pub fn run(
                 },
                 v,
                 &plan,
-                &start,
+                start,
                 b,
             ),
             (Model::D2(v), Rule::Const { dt, b: m }) => {
-                run_2d(&ConstNoise { dt, b: m }, v, &plan, &start, b)
+                run_2d(&ConstNoise { dt, b: m }, v, &plan, start, b)
             }
             (Model::D2(v), Rule::ExactShift { eta, s }) => {
-                run_2d(&ExactShift { eta, s }, v, &plan, &start, b)
+                run_2d(&ExactShift { eta, s }, v, &plan, start, b)
             }
-            (Model::D2(v), Rule::Gd { eta }) => run_2d(&Gd { eta }, v, &plan, &start, b),
+            (Model::D2(v), Rule::Gd { eta }) => run_2d(&Gd { eta }, v, &plan, start, b),
             (Model::Nd(v), rule) => {
                 let nd = match rule {
                     Rule::HessLin { dt, scale } => RuleNd::HessLin { dt, scale },
@@ -631,10 +691,10 @@ pub fn run(
                 };
                 let lo = b * per_batch;
                 let hi = (lo + per_batch).min(cfg.walkers);
-                run_nd(nd, v, &plan, &start, lo..hi)
+                run_nd(nd, v, &plan, start, lo..hi)
             }
         };
-        bar.inc(1);
+        progress.advance(1);
         out
     };
     // Fixed groups of batches run in parallel, then fold in batch order: memory stays bounded
@@ -648,9 +708,13 @@ pub fn run(
         for out in outs {
             acc.add(out);
         }
+        if progress.cancelled() {
+            progress.finish();
+            return Err(Cancelled);
+        }
     }
     let seconds = clock.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    progress.finish();
 
     let is_2d = matches!(model, Model::D2(_));
     Ok(acc.finish(is_2d, cfg, &plan, time_step, seconds))
@@ -834,7 +898,7 @@ impl Reduction {
         plan: &Plan,
         time_step: f64,
         seconds: f64,
-    ) -> SamplerResult {
+    ) -> SamplerRun {
         self.trajectories.sort_by_key(|t| t.0);
         let x_abs = self.x_abs.get();
         let flat = self.flatness.get();
@@ -912,7 +976,7 @@ impl Reduction {
             mean_abs_x: col(TS_ABS_X),
             mean_y_sq: col(TS_Y_SQ),
         };
-        SamplerResult {
+        SamplerRun {
             summary,
             hist_x,
             hist_y,

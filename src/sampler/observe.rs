@@ -1,7 +1,7 @@
 //! What a walker records while it runs: ensemble time-series sums, running extremes for the
 //! search time, histograms on the FP grid, stored trajectories. Shared by the 2-D and N-D walkers.
 
-use crate::scenario::AxisConfig;
+use crate::config::AxisConfig;
 
 use super::rng::{LANES, Lanes};
 

@@ -19,9 +19,9 @@ pub mod reduced;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{AxisConfig, Check, Invalid, check_positive};
 use crate::landscape::Valley2d;
 use crate::noise::Noise;
-use crate::scenario::{Check, FokkerPlanckConfig, Invalid, Scenario, check_positive};
 
 pub use conditional::{ConditionalMoments, YLaw, conditional_moments, conditional_moments_with};
 pub use nd::{flatness_geometric, flatness_weighted, l_sgd_flat, noise_weights};
@@ -40,7 +40,7 @@ pub const DEFAULT_X_CELLS: usize = 801;
 pub const MAX_X_CELLS: usize = 100_000;
 
 /// `[theory]` (SPEC §6); an empty table runs the theory with defaults.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TheoryConfig {
     /// Half-width of the x-range searched for fixed points and used for the summary's
@@ -58,8 +58,14 @@ pub struct TheoryConfig {
 }
 
 impl TheoryConfig {
-    /// Check every value against the scenario; `key` is the table's dotted name.
-    pub fn validate(&self, key: &str, scenario: &Scenario) -> Check {
+    /// Check every value against the landscape and the FP domain (when there is one); `key` is
+    /// the table's dotted name.
+    pub fn validate(
+        &self,
+        key: &str,
+        valley: &Valley2d,
+        fp_domain: Option<(&AxisConfig, &AxisConfig)>,
+    ) -> Check {
         if let Some(x_max) = self.x_max {
             check_positive(&format!("{key}.x_max"), x_max)?;
         }
@@ -82,28 +88,27 @@ impl TheoryConfig {
                 format!("must be in 3..={MAX_X_CELLS}, got {cells}"),
             ));
         }
-        if let Some(valley) = scenario.valley2d() {
-            let cfg = self.with_fp_domain(scenario.fokker_planck.as_ref());
-            let x_max = cfg.x_max();
-            let min_lambda = valley.min_lambda_on(x_max);
-            if !(min_lambda > 0.0 && min_lambda.is_finite()) {
-                return Err(Invalid::new(
-                    "landscape.lambda",
-                    format!(
-                        "the theory needs λ(x) > 0 on |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
-                    ),
-                ));
-            }
+        let cfg = self.with_fp_domain(fp_domain);
+        let x_max = cfg.x_max();
+        let min_lambda = valley.min_lambda_on(x_max);
+        if !(min_lambda > 0.0 && min_lambda.is_finite()) {
+            return Err(Invalid::new(
+                "landscape.lambda",
+                format!(
+                    "the theory needs λ(x) > 0 on |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
+                ),
+            ));
         }
         Ok(())
     }
 
-    /// This configuration with `x_max` and `y_range` filled from the FP grid where not given.
-    pub fn with_fp_domain(&self, fp: Option<&FokkerPlanckConfig>) -> TheoryConfig {
+    /// This configuration with `x_max` and `y_range` filled from the FP grid's axes where not
+    /// given.
+    pub fn with_fp_domain(&self, fp_domain: Option<(&AxisConfig, &AxisConfig)>) -> TheoryConfig {
         let mut cfg = self.clone();
-        if let Some(fp) = fp {
-            cfg.x_max.get_or_insert(fp.x.min.abs().max(fp.x.max.abs()));
-            cfg.y_range.get_or_insert([fp.y.min, fp.y.max]);
+        if let Some((x, y)) = fp_domain {
+            cfg.x_max.get_or_insert(x.min.abs().max(x.max.abs()));
+            cfg.y_range.get_or_insert([y.min, y.max]);
         }
         cfg
     }
@@ -418,7 +423,96 @@ pub fn valley_profiles(
     }
 }
 
-/// L1 distance Σ |p − q| dx of two densities on the same uniform points.
-pub fn l1_distance(p: &[f64], q: &[f64], dx: f64) -> f64 {
-    p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum::<f64>() * dx
+/// A validated theory computation on the 2-D valley: landscape, noise and a configuration
+/// whose domain is filled in. Built only by [`TheoryPlan::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TheoryPlan {
+    valley: Valley2d,
+    noise: Noise,
+    config: TheoryConfig,
+}
+
+impl TheoryPlan {
+    /// Validate `config` (keys under `theory`) on `valley`; `fp_domain` fills the x- and
+    /// y-ranges that the configuration leaves open.
+    pub fn new(
+        valley: Valley2d,
+        noise: Noise,
+        config: &TheoryConfig,
+        fp_domain: Option<(&AxisConfig, &AxisConfig)>,
+    ) -> Result<Self, Invalid> {
+        config.validate("theory", &valley, fp_domain)?;
+        Ok(Self {
+            config: config.with_fp_domain(fp_domain),
+            valley,
+            noise,
+        })
+    }
+
+    /// The landscape.
+    pub fn valley(&self) -> &Valley2d {
+        &self.valley
+    }
+
+    /// The noise model.
+    pub fn noise(&self) -> &Noise {
+        &self.noise
+    }
+
+    /// The configuration, domain filled in.
+    pub fn config(&self) -> &TheoryConfig {
+        &self.config
+    }
+
+    /// The same plan with another noise model (a sweep point; the theory takes any noise).
+    pub fn with_noise(&self, noise: Noise) -> Self {
+        Self {
+            noise,
+            ..self.clone()
+        }
+    }
+}
+
+/// What the theory computes for a run: the summary, both levels' x-marginals and the profiles
+/// along the valley, on one x-grid.
+#[derive(Debug, Clone)]
+pub struct TheorySolution {
+    /// summary.json's `theory`.
+    pub summary: TheorySummary,
+    /// The x-grid of the marginals (cell centres).
+    pub x: Vec<f64>,
+    /// Its spacing.
+    pub dx: f64,
+    /// Paper level, Eq. (13) (`None` where it does not apply).
+    pub marginal_paper: Option<Vec<f64>>,
+    /// Reduced 1-D equation.
+    pub marginal_reduced: Vec<f64>,
+    /// L, Δ, κ and L_eff along the valley.
+    pub profiles: ValleyProfiles,
+}
+
+/// Run the theory of a plan (Eqs. 11–14 and the reduced equation); the marginals are taken on
+/// `x_grid` = (cell centres, spacing) when given, else on the configuration's own grid.
+pub fn solve(plan: &TheoryPlan, x_grid: Option<(&[f64], f64)>) -> TheorySolution {
+    let (valley, noise, cfg) = (&plan.valley, &plan.noise, &plan.config);
+    let summary = summarize(valley, noise, cfg);
+    let (x, dx) = match x_grid {
+        Some((xs, dx)) => (xs.to_vec(), dx),
+        None => {
+            let xs = cfg.x_grid();
+            let dx = if xs.len() > 1 { xs[1] - xs[0] } else { 1.0 };
+            (xs, dx)
+        }
+    };
+    let marginal_paper = marginal_x_paper(valley, noise, &x);
+    let marginal_reduced = marginal_x_reduced(valley, noise, &x, cfg.y_range());
+    let profiles = valley_profiles(valley, noise, &x, cfg.y_range());
+    TheorySolution {
+        summary,
+        x,
+        dx,
+        marginal_paper,
+        marginal_reduced,
+        profiles,
+    }
 }

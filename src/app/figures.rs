@@ -6,13 +6,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::fp::{self, grid::Grid, operator, passage};
+use crate::config::{AxisConfig, NoProgress};
+use crate::fp::{
+    self, CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, grid::Grid, operator, passage,
+};
+use crate::landscape::{Landscape, Valley2d};
 use crate::noise::Noise;
-use crate::report::files::WriteError;
 use crate::report::plot::{self, LinePlot, Mark, RefLine, Series};
-use crate::run::{Artifacts, RunError, RunOptions, run_parts, write_sweep_figures};
-use crate::sampler;
-use crate::scenario::{AxisConfig, CrossDiffusionScheme, Scenario};
+use crate::report::{network as network_report, run as run_report, sweep as sweep_report};
+use crate::sampler::{self, SamplerConfig, SamplerKind, SamplerPlan};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::study::{RunArtifacts, StudyError};
+
+use super::{AppError, RunOptions, run_into};
 
 /// What `figures` produced: file stems (without extension) and timings.
 #[derive(Debug, Clone, Default)]
@@ -23,22 +29,27 @@ pub struct FigureReport {
     pub runs: Vec<(String, f64)>,
 }
 
-/// Shrink a scenario for `--quick`: fewer walkers and steps, coarser grids, fewer sweep points.
-pub fn shrink(sc: &mut Scenario) {
-    if let Some(s) = sc.sampler.as_mut() {
+/// The folder `figures --quick` writes to unless `--out` is given: never the versioned gallery.
+pub const QUICK_OUT: &str = "output/quick";
+
+/// Shrink a scenario for `--quick`: fewer walkers and steps (never more than given), coarser
+/// grids, fewer sweep points; the result is validated again.
+pub fn shrink(sc: &Scenario) -> Result<Scenario, ScenarioError> {
+    let mut spec = sc.spec().clone();
+    if let Some(s) = spec.sampler.as_mut() {
         s.walkers = s.walkers.min(32);
-        s.steps = (s.steps / 20).max(2000);
+        s.steps = (s.steps / 20).max(2000).min(s.steps);
         s.burn_in = (s.burn_in / 20).min(s.steps / 2);
     }
-    if let Some(fp) = sc.fokker_planck.as_mut() {
-        fp.x.cells = (fp.x.cells / 4).max(24);
-        fp.y.cells = (fp.y.cells / 4).max(16);
+    if let Some(fp) = spec.fokker_planck.as_mut() {
+        fp.x.cells = (fp.x.cells / 4).max(24).min(fp.x.cells);
+        fp.y.cells = (fp.y.cells / 4).max(16).min(fp.y.cells);
         if fp.t_end > 0.0 {
             fp.dt = fp.dt.max(fp.t_end / 10.0);
             fp.snapshots.retain(|&t| t <= fp.t_end);
         }
     }
-    if let Some(sw) = sc.sweep.as_mut() {
+    if let Some(sw) = spec.sweep.as_mut() {
         for r in [&mut sw.sigma, &mut sw.eta, &mut sw.delta_s]
             .into_iter()
             .flatten()
@@ -46,6 +57,7 @@ pub fn shrink(sc: &mut Scenario) {
             r.points = r.points.min(4);
         }
     }
+    Scenario::from_spec(spec, sc.file())
 }
 
 struct Ctx<'a> {
@@ -56,53 +68,74 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Load, (shrink), run a scenario into `<out>/runs/<name>`; return its artifacts.
-    fn run(&mut self, file: &str) -> Result<(Scenario, Artifacts), RunError> {
+    /// Load, (shrink), run a scenario into `<out>/runs/<name>`; return it and its artifacts.
+    fn run(&mut self, file: &str) -> Result<(Scenario, RunArtifacts), AppError> {
         let mut sc = Scenario::load(&self.scenarios.join(file))?;
         if self.opts.quick {
-            shrink(&mut sc);
+            sc = shrink(&sc)?;
         }
         let clock = Instant::now();
         if !self.opts.quiet {
             eprintln!("figures: running {file}");
         }
-        let art = run_parts(&sc, &self.out.join("runs").join(&sc.name), &self.opts)?;
+        let dir = self.out.join("runs").join(sc.name());
+        let (art, _) = run_into(&sc, &dir, self.opts.quiet)?;
         self.report
             .runs
-            .push((sc.name.clone(), clock.elapsed().as_secs_f64()));
+            .push((sc.name().to_string(), clock.elapsed().as_secs_f64()));
         Ok((sc, art))
     }
 
-    /// Copy a figure a run drew (`<runs>/<name>/<stem>.png/.svg`) to `<out>/<new_stem>`.
-    fn adopt(&mut self, run: &str, stem: &str, new_stem: &str) -> Result<(), RunError> {
-        let from = self.out.join("runs").join(run).join(stem);
-        let to = self.out.join(new_stem);
-        for ext in ["png", "svg"] {
-            let (a, b) = (from.with_extension(ext), to.with_extension(ext));
-            std::fs::copy(&a, &b).map_err(|e| WriteError::new(&b, e))?;
+    /// The stem of a gallery figure (recorded in the report).
+    fn stem(&mut self, name: &str) -> PathBuf {
+        let path = self.out.join(name);
+        self.report.figures.push(path.clone());
+        path
+    }
+
+    /// The title of a gallery figure (quick-mode figures say so).
+    fn title(&self, title: &str) -> String {
+        if self.opts.quick {
+            format!("{title} [quick mode: coarse, few walkers]")
+        } else {
+            title.to_string()
         }
-        self.report.figures.push(to);
+    }
+
+    fn plot(&mut self, name: &str, p: &LinePlot) -> Result<(), AppError> {
+        let path = self.stem(name);
+        let p = LinePlot {
+            title: self.title(&p.title),
+            ..p.clone()
+        };
+        plot::line_plot(&path, &p)?;
         Ok(())
     }
 
-    fn plot(&mut self, stem: &str, p: &LinePlot) -> Result<(), RunError> {
-        let path = self.out.join(stem);
-        plot::line_plot(&path, p)?;
-        self.report.figures.push(path);
+    /// The two figures of a scenario's sweep, under gallery names.
+    fn sweep_figures(
+        &mut self,
+        sc: &Scenario,
+        art: &RunArtifacts,
+        names: [&str; 2],
+    ) -> Result<(), AppError> {
+        let (Some(table), Some(sw)) = (&art.sweep, sc.sweep()) else {
+            return Ok(());
+        };
+        let (a, b) = (self.stem(names[0]), self.stem(names[1]));
+        sweep_report::write_sweep_figures([&a, &b], sc, sw, &table.rows)?;
         Ok(())
     }
 }
 
-/// Regenerate every figure (SPEC §5 `figures`).
-pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, RunError> {
-    let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("output"));
+/// Regenerate every figure of the gallery.
+pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, AppError> {
+    let default = if opts.quick { QUICK_OUT } else { "output" };
+    let out = opts.out.clone().unwrap_or_else(|| PathBuf::from(default));
     let mut ctx = Ctx {
         scenarios,
         out,
-        opts: RunOptions {
-            quiet: opts.quiet,
-            ..opts.clone()
-        },
+        opts: opts.clone(),
         report: FigureReport::default(),
     };
     flatness_dynamics(&mut ctx)?;
@@ -115,7 +148,7 @@ pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, RunE
 }
 
 /// Figs. 2(a) and 3(a): flatness against time on the N-D valley.
-fn flatness_dynamics(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
+fn flatness_dynamics(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     let mut fig2a = Vec::new();
     for (n, (file, label)) in [
         ("fig2a-gd.toml", "GD"),
@@ -159,7 +192,7 @@ fn flatness_dynamics(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
     )
 }
 
-fn flatness_series(art: &Artifacts, label: &str, color: usize) -> Series {
+fn flatness_series(art: &RunArtifacts, label: &str, color: usize) -> Series {
     let ts = art.sampler.as_ref().map(|s| &s.timeseries);
     let (t, f): (Vec<f64>, Vec<f64>) = ts
         .map(|ts| {
@@ -175,27 +208,61 @@ fn flatness_series(art: &Artifacts, label: &str, color: usize) -> Series {
 }
 
 /// Figs. 3(c), 5(b), 5(d): phase diagrams.
-fn phase_diagrams(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
-    let (sc, _) = ctx.run("fig3c-phase-diagram-nd.toml")?;
-    ctx.adopt(&sc.name, "sweep_flatness", "fig3c_phase_diagram_nd")?;
-    let (sc, _) = ctx.run("fig5b-phase-diagram.toml")?;
-    ctx.adopt(&sc.name, "sweep_flatness", "fig5b_phase_diagram_flatness")?;
-    ctx.adopt(
-        &sc.name,
-        "sweep_search_time",
-        "fig5d_phase_diagram_search_time",
+fn phase_diagrams(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    let (sc, art) = ctx.run("fig3c-phase-diagram-nd.toml")?;
+    ctx.sweep_figures(
+        &sc,
+        &art,
+        [
+            "fig3c_phase_diagram_nd",
+            "fig3c_phase_diagram_nd_search_time",
+        ],
+    )?;
+    let (sc, art) = ctx.run("fig5b-phase-diagram.toml")?;
+    ctx.sweep_figures(
+        &sc,
+        &art,
+        [
+            "fig5b_phase_diagram_flatness",
+            "fig5d_phase_diagram_search_time",
+        ],
     )
 }
 
 /// Fig. 4(b): the valley before and after reshaping (constant anisotropic noise).
-fn valley_reshaping(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
-    let (sc, _) = ctx.run("anisotropic-valley.toml")?;
-    ctx.adopt(&sc.name, "valley_profile", "fig4b_valley_reshaping")?;
-    ctx.adopt(&sc.name, "fp_density", "density_anisotropic_noise")
+fn valley_reshaping(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    let (sc, art) = ctx.run("anisotropic-valley.toml")?;
+    if let Some(th) = &art.theory {
+        let stem = ctx.stem("fig4b_valley_reshaping");
+        run_report::valley_profile_figure(&stem, &th.profiles, art.fp.as_ref())?;
+    }
+    density_figure(
+        ctx,
+        &sc,
+        &art,
+        "density_anisotropic_noise",
+        "Fokker–Planck density, constant anisotropic noise",
+    )
+}
+
+/// A run's FP density under a gallery name and title.
+fn density_figure(
+    ctx: &mut Ctx<'_>,
+    sc: &Scenario,
+    art: &RunArtifacts,
+    name: &str,
+    title: &str,
+) -> Result<(), AppError> {
+    if let (Some(sol), Some(valley)) = (&art.fp, sc.valley2d()) {
+        let stem = ctx.stem(name);
+        let title = ctx.title(title);
+        run_report::fp_density_figure(&stem, valley, sol, &title)?;
+    }
+    Ok(())
 }
 
 /// Figs. 5(a) and 5(c): SGD trajectories for σ = 0, 0.02, 0.2 at η = 0.01.
-fn trajectories(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
+fn trajectories(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     let mut xy = Vec::new();
     let mut xt = Vec::new();
     let mut valley = None;
@@ -229,9 +296,9 @@ fn trajectories(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
         });
     }
     if let Some(v) = valley {
-        let path = ctx.out.join("fig5a_trajectories");
-        crate::run::draw_trajectories(&path, &v, "Fig. 5(a): SGD trajectories, η = 0.01", xy)?;
-        ctx.report.figures.push(path);
+        let path = ctx.stem("fig5a_trajectories");
+        let title = ctx.title("Fig. 5(a): SGD trajectories, η = 0.01");
+        crate::report::trajectories::draw_trajectories(&path, &v, &title, xy)?;
     }
     ctx.plot(
         "fig5c_x_vs_iteration",
@@ -261,48 +328,40 @@ fn trajectories(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
 /// Search times τ_s at Δ_S (phase II) from (1.5, 0) on the paper's valley: the adjoint FP solve
 /// (absorbing at x ≤ x_ss, x_ss from the Langevin walkers), Langevin walkers and SGD walkers.
 /// Returns (x_ss, adjoint τ_s, Langevin τ_s, SGD τ_s).
-pub fn search_times(delta_s: f64, quick: bool) -> Result<(f64, f64, f64, f64), RunError> {
+pub fn search_times(delta_s: f64, quick: bool) -> Result<(f64, f64, f64, f64), AppError> {
     let eta = 0.01;
     let sigma = delta_s / eta;
     let (walkers, steps) = if quick { (64, 40_000) } else { (1024, 200_000) };
-    let scenario = |kind: &str, dt: &str| {
-        let src = format!(
-            "name = \"search-time\"\nseed = 3\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]\n[noise]\nkind = \"hessian\"\neta = {eta}\nsigma = {sigma}\n[sampler]\nkind = \"{kind}\"\n{dt}walkers = {walkers}\nsteps = {steps}\nburn_in = {}\nstart = [1.5, 0.0]\nstored_trajectories = 0\n",
-            steps / 2
-        );
-        Scenario::from_str_at(&src, Path::new("search-time.toml")).map_err(RunError::from)
-    };
-    let run = |sc: &Scenario| {
-        sampler::run(sc, sc.sampler.as_ref().expect("has a sampler"), None, false)
-            .map_err(|e| RunError::Solver(e.to_string()))
-    };
-    let lang = run(&scenario("langevin", "dt = 0.002\n")?)?;
-    let sgd = run(&scenario("sgd", "")?)?;
-    let x_ss = lang.summary.x_ss_abs.unwrap_or(f64::NAN);
-    let valley = crate::landscape::Valley2d::paper();
+    let valley = Valley2d::paper();
+    let landscape = Landscape::Valley2d(valley.clone());
     let noise = Noise::Hessian {
         eta,
         sigma,
         power: 2.0,
     };
+    let walk = |kind: SamplerKind, dt: Option<f64>| -> Result<sampler::SamplerRun, AppError> {
+        let cfg = SamplerConfig {
+            dt,
+            stored_trajectories: 0,
+            ..SamplerConfig::new(kind, walkers, steps, steps / 2, vec![1.5, 0.0])
+        };
+        let plan = SamplerPlan::new(&cfg, &landscape, &noise, 3)
+            .map_err(|e| AppError::from(StudyError::from(e)))?;
+        sampler::run(&plan, None, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))
+    };
+    let lang = walk(SamplerKind::Langevin, Some(0.002))?;
+    let sgd = walk(SamplerKind::Sgd, None)?;
+    let x_ss = lang.summary.x_ss_abs.unwrap_or(f64::NAN);
     let y_half = (8.0 * (delta_s * 8.0).sqrt()).clamp(0.3, 1.2);
     let (nx, ny) = if quick { (120, 60) } else { (480, 160) };
     let grid = Grid::new(
-        &AxisConfig {
-            min: (x_ss - 0.2).max(0.0),
-            max: 1.6,
-            cells: nx,
-        },
-        &AxisConfig {
-            min: -y_half,
-            max: y_half,
-            cells: ny,
-        },
+        &AxisConfig::new((x_ss - 0.2).max(0.0), 1.6, nx),
+        &AxisConfig::new(-y_half, y_half, ny),
     );
     let a = operator::assemble(&grid, &valley, &noise, CrossDiffusionScheme::Central);
     let tau = passage::mean_first_passage(&a, |k| grid.x(k / grid.ny) <= x_ss)
-        .map_err(|e| RunError::Solver(e.to_string()))?;
-    let adjoint = passage::interpolate(&grid, &tau, 1.5, 0.0);
+        .map_err(|e| AppError::from(StudyError::Passage(e)))?;
+    let adjoint = passage::interpolate(&grid, &tau, 1.5, 0.0).unwrap_or(f64::NAN);
     Ok((
         x_ss,
         adjoint,
@@ -312,43 +371,41 @@ pub fn search_times(delta_s: f64, quick: bool) -> Result<(f64, f64, f64, f64), R
 }
 
 /// Figs. 1(a), 1(b), 2(b), 3(b): the trained MLP on the UCI digits.
-fn real_network(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
+fn real_network(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     let file = if ctx.opts.quick {
         "network-quick.toml"
     } else {
         "network-digits.toml"
     };
-    let (sc, _) = ctx.run(file)?;
-    for stem in [
-        "fig1a_hessian_spectrum",
-        "fig1b_hessian_noise_diag",
-        "fig2b_flatness_optimisers",
-        "fig3b_flatness_batch_size",
-    ] {
-        ctx.adopt(&sc.name, stem, stem)?;
+    let (_, art) = ctx.run(file)?;
+    if let Some(res) = &art.network {
+        network_report::write_figures(&ctx.out, res)?;
+        for stem in network_report::FIGURES {
+            ctx.stem(stem);
+        }
     }
     Ok(())
 }
 
 /// The figures beyond the paper.
-fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
+fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     for (file, stem) in [
         ("theory-vs-fp-ds-0.0002.toml", "density_below_transition"),
         ("theory-vs-fp-ds-0.0005.toml", "density_at_transition"),
         ("theory-vs-fp-ds-0.002.toml", "density_above_transition"),
     ] {
-        let (sc, _) = ctx.run(file)?;
-        ctx.adopt(&sc.name, "fp_density", stem)?;
+        let (sc, art) = ctx.run(file)?;
+        let delta_s = sc.noise().delta_s().unwrap_or(f64::NAN);
+        let title = format!("Fokker–Planck density at Δ_S = {delta_s}");
+        density_figure(ctx, &sc, &art, stem, &title)?;
     }
-    let (sc, _) = ctx.run("sampler-langevin-hessian.toml")?;
-    ctx.adopt(&sc.name, "marginal_x", "marginals_fp_theory_sampler")?;
+    let (_, art) = ctx.run("sampler-langevin-hessian.toml")?;
+    if let Some(m) = &art.marginals {
+        let stem = ctx.stem("marginals_fp_theory_sampler");
+        run_report::marginal_x_figure(&stem, &m.x, &m.columns)?;
+    }
     let (sc, art) = ctx.run("flatness-vs-delta-s.toml")?;
-    if let (Some(rows), Some(sw)) = (&art.sweep, &sc.sweep) {
-        let dir = ctx.out.join("runs").join(&sc.name);
-        write_sweep_figures(&dir, &sc, sw, rows)?;
-    }
-    ctx.adopt(&sc.name, "sweep_flatness", "flatness_vs_delta_s")?;
-    ctx.adopt(&sc.name, "sweep_x_ss", "x_ss_vs_delta_s")?;
+    ctx.sweep_figures(&sc, &art, ["flatness_vs_delta_s", "x_ss_vs_delta_s"])?;
     // Search times: adjoint FP solve vs Langevin vs SGD.
     let points: &[f64] = if ctx.opts.quick {
         &[0.002]
@@ -401,8 +458,8 @@ fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
 }
 
 /// FP grid convergence: OU steady covariance error against the cell size (second order).
-fn grid_convergence(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
-    let valley = crate::landscape::Valley2d {
+fn grid_convergence(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    let valley = Valley2d {
         epsilon: 0.5,
         lambda: vec![2.0],
     };
@@ -418,20 +475,13 @@ fn grid_convergence(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
         &[16, 32, 64, 128, 256]
     };
     for &n in sizes {
-        let cfg = crate::scenario::FokkerPlanckConfig::steady(
-            AxisConfig {
-                min: -1.5,
-                max: 1.5,
-                cells: n,
-            },
-            AxisConfig {
-                min: -1.0,
-                max: 1.0,
-                cells: n,
-            },
+        let cfg = FokkerPlanckConfig::steady(
+            AxisConfig::new(-1.5, 1.5, n),
+            AxisConfig::new(-1.0, 1.0, n),
         );
-        let res =
-            fp::run(&valley, &noise, &cfg, false).map_err(|e| RunError::Solver(e.to_string()))?;
+        let plan = FpPlan::new(valley.clone(), noise.clone(), cfg)
+            .map_err(|e| AppError::from(StudyError::from(e)))?;
+        let res = fp::solve(&plan, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))?;
         let c = res.summary.cov;
         let e = (c[0][0] - exact(0, 0))
             .abs()
@@ -459,8 +509,8 @@ fn grid_convergence(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
 }
 
 /// γ = 2 (random-shift model) against γ = 1 (seen in real networks): FP x-marginals.
-fn noise_power(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
-    let valley = crate::landscape::Valley2d::paper();
+fn noise_power(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    let valley = Valley2d::paper();
     let cells = if ctx.opts.quick {
         (160, 80)
     } else {
@@ -471,25 +521,18 @@ fn noise_power(ctx: &mut Ctx<'_>) -> Result<(), RunError> {
         .into_iter()
         .enumerate()
     {
-        let cfg = crate::scenario::FokkerPlanckConfig::steady(
-            AxisConfig {
-                min: -1.6,
-                max: 1.6,
-                cells: cells.0,
-            },
-            AxisConfig {
-                min: -0.6,
-                max: 0.6,
-                cells: cells.1,
-            },
+        let cfg = FokkerPlanckConfig::steady(
+            AxisConfig::new(-1.6, 1.6, cells.0),
+            AxisConfig::new(-0.6, 0.6, cells.1),
         );
         let noise = Noise::Hessian {
             eta: 1.0,
             sigma: delta_s,
             power,
         };
-        let res =
-            fp::run(&valley, &noise, &cfg, false).map_err(|e| RunError::Solver(e.to_string()))?;
+        let plan = FpPlan::new(valley.clone(), noise, cfg)
+            .map_err(|e| AppError::from(StudyError::from(e)))?;
+        let res = fp::solve(&plan, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))?;
         let px = res.grid.marginal_x(&res.density);
         let star = -valley.epsilon * valley.lambda0().powf(2.0 - power) / valley.lambda1();
         series.push(Series::new(
@@ -517,13 +560,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shrink_keeps_a_scenario_valid() {
+    fn shrink_never_raises_the_work_and_stays_valid() {
         let src = "name = \"q\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]\n[noise]\nkind = \"hessian\"\neta = 0.01\nsigma = 0.2\n[sampler]\nkind = \"sgd\"\nwalkers = 4096\nsteps = 200000\nburn_in = 100000\nstart = [1.5, 1.5]\n[sweep]\nsigma = { min = 0.0, max = 0.4, points = 21 }\neta = { min = 0.005, max = 0.06, points = 12 }\n";
-        let mut sc = Scenario::from_str_at(src, Path::new("q.toml")).unwrap();
-        shrink(&mut sc);
-        let s = sc.sampler.as_ref().unwrap();
+        let sc = Scenario::from_toml_str(src, Path::new("q.toml")).unwrap();
+        let small = shrink(&sc).unwrap();
+        let s = small.sampler().unwrap().config();
         assert_eq!((s.walkers, s.steps, s.burn_in), (32, 10000, 5000));
-        assert_eq!(sc.sweep.as_ref().unwrap().sigma.unwrap().points, 4);
-        assert!(s.validate("sampler", &sc).is_ok());
+        assert_eq!(small.sweep().unwrap().sigma.unwrap().points, 4);
+        // A short run stays as short as it was (it used to be raised to 2000 steps).
+        let short = src.replace(
+            "steps = 200000\nburn_in = 100000",
+            "steps = 500\nburn_in = 100",
+        );
+        let sc = Scenario::from_toml_str(&short, Path::new("q.toml")).unwrap();
+        let s = shrink(&sc).unwrap().sampler().unwrap().config().clone();
+        assert_eq!((s.steps, s.burn_in), (500, 5));
     }
 }

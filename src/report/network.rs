@@ -4,11 +4,19 @@
 
 use std::path::Path;
 
+/// The stems of the network figures (Figs. 1a, 1b, 2b, 3b), in the order they are drawn.
+pub const FIGURES: [&str; 4] = [
+    "fig1a_hessian_spectrum",
+    "fig1b_hessian_noise_diag",
+    "fig2b_flatness_optimisers",
+    "fig3b_flatness_batch_size",
+];
+
 use crate::report::files::{WriteError, write_csv};
 use crate::report::plot::{LinePlot, Mark, RefLine, Series, line_plot};
 
-use super::train::Optimiser;
-use super::{FlatnessCurve, NetworkResult};
+use crate::network::train::Optimiser;
+use crate::network::{FlatnessCurve, NetworkResult};
 
 /// Directions shown in Fig. 1(b) (the paper shows the top 2000).
 pub const FIG1B_DIRECTIONS: usize = 2000;

@@ -1,0 +1,222 @@
+//! `[fokker_planck]`: the grid and time stepping of the FP solver, its validation, and the
+//! resolved [`FpPlan`] that [`super::solve`] runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AxisConfig, Check, Invalid, check_finite, check_non_negative, check_positive};
+use crate::landscape::Valley2d;
+use crate::noise::Noise;
+
+/// Largest number of grid cells (2048 × 2048 and a little more).
+pub const MAX_CELLS: usize = 4_200_000;
+
+/// Initial density of a transient FP run.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum InitialConfig {
+    /// A Gaussian with the given mean and per-axis standard deviation (cell-averaged).
+    Gaussian {
+        /// Mean [x, y].
+        mean: [f64; 2],
+        /// Standard deviations [σx, σy].
+        std: [f64; 2],
+    },
+    /// The uniform density on the domain.
+    Uniform {},
+}
+
+/// How the cross-diffusion terms D12 are discretised.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrossDiffusionScheme {
+    /// Corner-averaged gradients on each face (second order, not monotone).
+    #[default]
+    Central,
+    /// Cross terms dropped (first check; biased when D12 ≠ 0).
+    Drop,
+}
+
+/// `[fokker_planck]`: grid and time stepping of the FP solver.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FokkerPlanckConfig {
+    /// The x axis.
+    pub x: AxisConfig,
+    /// The y axis.
+    pub y: AxisConfig,
+    /// Compute the steady state by a direct solve.
+    #[serde(default = "default_true")]
+    pub steady: bool,
+    /// End time of the transient run (0 → no transient).
+    #[serde(default)]
+    pub t_end: f64,
+    /// Time step of the transient run.
+    #[serde(default = "default_dt")]
+    pub dt: f64,
+    /// Initial density of the transient run.
+    pub initial: Option<InitialConfig>,
+    /// Times at which the transient density is saved.
+    #[serde(default)]
+    pub snapshots: Vec<f64>,
+    /// Discretisation of the cross-diffusion terms.
+    #[serde(default)]
+    pub cross_diffusion: CrossDiffusionScheme,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_dt() -> f64 {
+    0.01
+}
+
+impl FokkerPlanckConfig {
+    /// A steady-state-only configuration on the given axes (defaults for everything else).
+    pub fn steady(x: AxisConfig, y: AxisConfig) -> Self {
+        Self {
+            x,
+            y,
+            steady: true,
+            t_end: 0.0,
+            dt: default_dt(),
+            initial: None,
+            snapshots: Vec::new(),
+            cross_diffusion: CrossDiffusionScheme::Central,
+        }
+    }
+
+    /// Check the table against the landscape and noise it will run on; `key` is its dotted name.
+    pub fn validate(&self, key: &str, valley: &Valley2d, noise: &Noise) -> Check {
+        self.x.validate(&format!("{key}.x"))?;
+        self.y.validate(&format!("{key}.y"))?;
+        if self.x.cells * self.y.cells > MAX_CELLS {
+            return Err(Invalid::new(
+                format!("{key}.x.cells"),
+                format!(
+                    "grid of {} x {} cells is larger than the 2048 x 2048 limit",
+                    self.x.cells, self.y.cells
+                ),
+            ));
+        }
+        check_non_negative(&format!("{key}.t_end"), self.t_end)?;
+        if !self.steady && self.t_end == 0.0 {
+            return Err(Invalid::new(
+                format!("{key}.steady"),
+                "nothing to compute: set steady = true, or t_end > 0 for a transient run",
+            ));
+        }
+        check_positive(&format!("{key}.dt"), self.dt)?;
+        let x_max = self.x.min.abs().max(self.x.max.abs());
+        let min_lambda = valley.min_lambda_on(x_max);
+        if min_lambda <= 0.0 || !min_lambda.is_finite() {
+            return Err(Invalid::new(
+                "landscape.lambda",
+                format!(
+                    "λ(x) must stay > 0 on the domain |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
+                ),
+            ));
+        }
+        if self.t_end > 0.0 {
+            if self.initial.is_none() {
+                return Err(Invalid::new(
+                    format!("{key}.initial"),
+                    "a transient run (t_end > 0) needs an initial density, e.g. { kind = \"gaussian\", mean = [1.0, 0.5], std = [0.1, 0.1] }",
+                ));
+            }
+            if self.dt > self.t_end {
+                return Err(Invalid::new(
+                    format!("{key}.dt"),
+                    format!("must be <= t_end ({}), got {}", self.t_end, self.dt),
+                ));
+            }
+        }
+        if let Some(InitialConfig::Gaussian { mean, std }) = &self.initial {
+            let k = format!("{key}.initial");
+            check_finite(&format!("{k}.mean"), mean[0])?;
+            check_finite(&format!("{k}.mean"), mean[1])?;
+            check_positive(&format!("{k}.std"), std[0])?;
+            check_positive(&format!("{k}.std"), std[1])?;
+            if mean[0] < self.x.min
+                || mean[0] > self.x.max
+                || mean[1] < self.y.min
+                || mean[1] > self.y.max
+            {
+                return Err(Invalid::new(
+                    format!("{k}.mean"),
+                    format!("{mean:?} lies outside the grid"),
+                ));
+            }
+        }
+        for &t in &self.snapshots {
+            check_non_negative(&format!("{key}.snapshots"), t)?;
+            if t > self.t_end {
+                return Err(Invalid::new(
+                    format!("{key}.snapshots"),
+                    format!("snapshot time {t} is after t_end = {}", self.t_end),
+                ));
+            }
+        }
+        match *noise {
+            Noise::Hessian { eta, sigma, .. } if eta * sigma <= 0.0 => Err(Invalid::new(
+                "noise.sigma",
+                "the Fokker–Planck solver needs noise: σ must be > 0",
+            )),
+            Noise::Isotropic { temperature } if temperature <= 0.0 => Err(Invalid::new(
+                "noise.temperature",
+                "the Fokker–Planck solver needs noise: the temperature must be > 0",
+            )),
+            Noise::Constant { d } if d[0][0] <= 0.0 || d[1][1] <= 0.0 => Err(Invalid::new(
+                "noise.d",
+                "the Fokker–Planck solver needs d11 > 0 and d22 > 0",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A validated FP computation: landscape, noise and configuration that fit together.
+/// Built only by [`FpPlan::new`], so [`super::solve`] never meets invalid input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FpPlan {
+    valley: Valley2d,
+    noise: Noise,
+    config: FokkerPlanckConfig,
+}
+
+impl FpPlan {
+    /// Validate `config` against `valley` and `noise` (keys are reported under `fokker_planck`).
+    pub fn new(
+        valley: Valley2d,
+        noise: Noise,
+        config: FokkerPlanckConfig,
+    ) -> Result<Self, Invalid> {
+        noise.validate("noise")?;
+        config.validate("fokker_planck", &valley, &noise)?;
+        Ok(Self {
+            valley,
+            noise,
+            config,
+        })
+    }
+
+    /// The landscape.
+    pub fn valley(&self) -> &Valley2d {
+        &self.valley
+    }
+
+    /// The noise model.
+    pub fn noise(&self) -> &Noise {
+        &self.noise
+    }
+
+    /// The grid and time-stepping configuration.
+    pub fn config(&self) -> &FokkerPlanckConfig {
+        &self.config
+    }
+
+    /// The same plan with another noise model (a sweep point), validated again.
+    pub fn with_noise(&self, noise: Noise) -> Result<Self, Invalid> {
+        Self::new(self.valley.clone(), noise, self.config.clone())
+    }
+}

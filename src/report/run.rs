@@ -1,0 +1,448 @@
+//! The files and figures of one run (`flatscape run`): summary.json, the CSV tables, the
+//! `.npy` densities and every figure, written from a study's [`RunArtifacts`].
+
+use std::path::Path;
+
+use crate::fp::{self, FpSolution};
+use crate::landscape::Valley2d;
+use crate::sampler::{self, SamplerRun};
+use crate::scenario::Scenario;
+use crate::study::RunArtifacts;
+use crate::theory;
+
+use super::files::{WriteError, cell, write_csv, write_json, write_npy, write_rows};
+use super::plot::{self, Heatmap, LinePlot, Mark, Series};
+
+/// Write every output of a run into `out` (created if needed).
+pub fn write_run(out: &Path, scenario: &Scenario, art: &RunArtifacts) -> Result<(), WriteError> {
+    if let Some(sol) = &art.fp
+        && let Some(valley) = scenario.valley2d()
+    {
+        write_fp_outputs(out, valley, sol)?;
+    }
+    if let Some(th) = &art.theory {
+        valley_profile_figure(&out.join("valley_profile"), &th.profiles, art.fp.as_ref())?;
+    }
+    if let Some(res) = &art.sampler {
+        write_sampler_outputs(out, scenario, res)?;
+    }
+    if let Some(res) = &art.network {
+        super::network::write_figures(out, res)?;
+        super::network::write_tables(out, res)?;
+    }
+    if let (Some(table), Some(sw)) = (&art.sweep, scenario.sweep()) {
+        write_rows(&out.join("sweep.csv"), &table.rows)?;
+        let [a, b] = super::sweep::sweep_figure_names(sw);
+        super::sweep::write_sweep_figures([&out.join(a), &out.join(b)], scenario, sw, &table.rows)?;
+    }
+    if let Some(m) = &art.marginals {
+        write_marginal_x(out, &m.x, &m.columns)?;
+    }
+    if let Some(sol) = &art.fp {
+        let ys = sol.grid.ys();
+        let py = sol.grid.marginal_y(&sol.density);
+        match art.sampler.as_ref().and_then(|s| s.hist_y.as_ref()) {
+            Some(hy) => write_csv(
+                &out.join("marginal_y.csv"),
+                &["y", "fp", "sampler"],
+                &[&ys, &py, hy],
+            )?,
+            None => write_csv(&out.join("marginal_y.csv"), &["y", "fp"], &[&ys, &py])?,
+        }
+    }
+    write_json(&out.join("summary.json"), &art.summary)
+}
+
+/// marginal_x.csv (`x` then one column per part) and the x-marginal figure.
+fn write_marginal_x(
+    out: &Path,
+    xs: &[f64],
+    columns: &[(&str, Vec<f64>)],
+) -> Result<(), WriteError> {
+    let mut header = vec!["x"];
+    let mut cols: Vec<&[f64]> = vec![xs];
+    for (name, values) in columns {
+        header.push(name);
+        cols.push(values);
+    }
+    write_csv(&out.join("marginal_x.csv"), &header, &cols)?;
+    marginal_x_figure(&out.join("marginal_x"), xs, columns)
+}
+
+/// The x-marginals of every part in one figure, into `<stem>.png/.svg`.
+pub fn marginal_x_figure(
+    stem: &Path,
+    xs: &[f64],
+    columns: &[(&str, Vec<f64>)],
+) -> Result<(), WriteError> {
+    let series = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, v))| v.iter().any(|p| p.is_finite()))
+        .map(|(n, (name, values))| {
+            let label = match *name {
+                "fp" => "Fokker–Planck",
+                "theory_paper" => "theory, paper level (Eq. 13)",
+                "theory_reduced" => "theory, reduced 1-D equation",
+                "sampler" => "Monte-Carlo sampler",
+                other => other,
+            };
+            let mark = if n == 0 { Mark::Line } else { Mark::Dashed };
+            Series::new(label, xs, values, n, mark)
+        })
+        .collect();
+    plot::line_plot(
+        stem,
+        &LinePlot {
+            title: "Stationary x-marginal along the valley".into(),
+            x_label: "x (degenerate direction)".into(),
+            y_label: "p(x)".into(),
+            series,
+            ..Default::default()
+        },
+    )
+}
+
+/// Fig. 4(b)-style profile: L(x, 0) and the effective loss L_eff along the valley (theory),
+/// with −Δ(x) ln P_FP(x, y ≈ 0) from the FP density, each shifted to 0 at its minimum.
+pub fn valley_profile_figure(
+    stem: &Path,
+    prof: &theory::ValleyProfiles,
+    fp: Option<&FpSolution>,
+) -> Result<(), WriteError> {
+    let shift = |v: &[f64]| -> Vec<f64> {
+        let m = v
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        v.iter().map(|x| x - m).collect()
+    };
+    let mut series = vec![Series::new(
+        "L(x, 0), the loss",
+        &prof.x,
+        &shift(&prof.loss),
+        6,
+        Mark::Line,
+    )];
+    if let Some(l) = &prof.l_eff_paper {
+        series.push(Series::new(
+            "L_eff, paper (Eq. 13)",
+            &prof.x,
+            &shift(l),
+            1,
+            Mark::Dashed,
+        ));
+    }
+    if let Some(l) = &prof.l_eff_reduced {
+        series.push(Series::new(
+            "L_eff, reduced theory",
+            &prof.x,
+            &shift(l),
+            2,
+            Mark::Dashed,
+        ));
+    }
+    if let Some(res) = fp {
+        let g = &res.grid;
+        let j0 = (0..g.ny)
+            .min_by(|&a, &b| g.y(a).abs().total_cmp(&g.y(b).abs()))
+            .unwrap_or(0);
+        // Below this fraction of the peak the density is round-off, not physics.
+        const FLOOR: f64 = 1e-10;
+        let peak = (0..g.nx)
+            .map(|i| res.density[g.index(i, j0)])
+            .fold(0.0f64, f64::max);
+        let l_fp: Vec<f64> = (0..g.nx)
+            .map(|i| {
+                let p = res.density[g.index(i, j0)];
+                let delta = prof_delta_at(prof, g.x(i));
+                if p > FLOOR * peak {
+                    -delta * p.ln()
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        series.push(Series::new(
+            "−Δ(x) ln P_FP(x, y≈0)",
+            &g.xs(),
+            &shift(&l_fp),
+            0,
+            Mark::Points,
+        ));
+    }
+    plot::line_plot(
+        stem,
+        &LinePlot {
+            title: "Loss along the valley before and after reshaping by the noise".into(),
+            x_label: "x (along the valley, y = 0)".into(),
+            y_label: "loss − its minimum".into(),
+            series,
+            ..Default::default()
+        },
+    )
+}
+
+/// Δ(x) of the profiles, linearly interpolated.
+fn prof_delta_at(prof: &theory::ValleyProfiles, x: f64) -> f64 {
+    let xs = &prof.x;
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    match xs.iter().position(|&v| v >= x) {
+        Some(0) => prof.delta[0],
+        None => prof.delta[xs.len() - 1],
+        Some(k) => {
+            let t = (x - xs[k - 1]) / (xs[k] - xs[k - 1]);
+            prof.delta[k - 1] * (1.0 - t) + prof.delta[k] * t
+        }
+    }
+}
+
+/// density.npy, moments.csv, snapshots and the FP heatmap.
+fn write_fp_outputs(out: &Path, valley: &Valley2d, res: &FpSolution) -> Result<(), WriteError> {
+    let g = &res.grid;
+    write_npy(&out.join("density.npy"), &[g.nx, g.ny], &res.density)?;
+    if !res.moments.is_empty() {
+        let col = |f: fn(&fp::Moments) -> f64| res.moments.iter().map(f).collect::<Vec<f64>>();
+        let cols = [
+            col(|m| m.t),
+            col(|m| m.mass),
+            col(|m| m.mean_x),
+            col(|m| m.mean_y),
+            col(|m| m.var_x),
+            col(|m| m.var_y),
+            col(|m| m.cov_xy),
+            col(|m| m.mean_flatness),
+            col(|m| m.mean_loss),
+        ];
+        let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+        write_csv(
+            &out.join("moments.csv"),
+            &[
+                "t",
+                "mass",
+                "mean_x",
+                "mean_y",
+                "var_x",
+                "var_y",
+                "cov_xy",
+                "mean_flatness",
+                "mean_loss",
+            ],
+            &refs,
+        )?;
+        plot::line_plot(
+            &out.join("fp_transient"),
+            &LinePlot {
+                title: "Fokker–Planck transient".into(),
+                x_label: "time t".into(),
+                y_label: "⟨x⟩,  ⟨F(x)⟩".into(),
+                series: vec![
+                    Series::new("⟨x⟩", &cols[0], &cols[2], 0, Mark::Line),
+                    Series::new("⟨F(x)⟩ (flatness)", &cols[0], &cols[7], 1, Mark::Line),
+                ],
+                ..Default::default()
+            },
+        )?;
+    }
+    if !res.snapshots.is_empty() {
+        let mut data = Vec::with_capacity(res.snapshots.len() * g.len());
+        for (_, p) in &res.snapshots {
+            data.extend_from_slice(p);
+        }
+        write_npy(
+            &out.join("snapshots.npy"),
+            &[res.snapshots.len(), g.nx, g.ny],
+            &data,
+        )?;
+        let times: Vec<f64> = res.snapshots.iter().map(|s| s.0).collect();
+        write_csv(&out.join("snapshot_times.csv"), &["t"], &[&times])?;
+    }
+    fp_density_figure(
+        &out.join("fp_density"),
+        valley,
+        res,
+        &format!("{} density P(x, y) (Fokker–Planck)", res.summary.density),
+    )
+}
+
+/// The FP density as a heatmap over the contours of L, with x* and ±x_F marked.
+pub fn fp_density_figure(
+    stem: &Path,
+    valley: &Valley2d,
+    res: &FpSolution,
+    title: &str,
+) -> Result<(), WriteError> {
+    let g = &res.grid;
+    let loss: Vec<f64> = (0..g.len())
+        .map(|k| valley.loss(g.x(k / g.ny), g.y(k % g.ny)))
+        .collect();
+    let l_max = loss.iter().copied().fold(0.0f64, f64::max);
+    let levels = (1..8).map(|k| l_max * (k as f64 / 8.0).powi(2)).collect();
+    let x_max = g.x_min.abs().max((g.x_min + g.nx as f64 * g.dx).abs());
+    let x_f = valley.flattest_point(x_max);
+    let mut markers = vec![(0.0, 0.0, "global minimum x*".to_string())];
+    // Only a flattest point inside the domain (λ'(x_F) = 0), not the edge of the scan.
+    if x_f > 0.0 && x_f < x_max * (1.0 - 1e-6) {
+        markers.push((x_f, 0.0, "flattest x_F".to_string()));
+        markers.push((-x_f, 0.0, String::new()));
+    }
+    markers.retain(|m| m.0 >= g.x_min && m.0 <= g.x_min + g.nx as f64 * g.dx);
+    plot::heatmap(
+        stem,
+        &Heatmap {
+            title: title.to_string(),
+            x_label: "x (degenerate direction)".into(),
+            y_label: "y (sharp direction)".into(),
+            colorbar_label: "P(x, y)".into(),
+            nx: g.nx,
+            ny: g.ny,
+            x_range: (g.x_min, g.x_min + g.nx as f64 * g.dx),
+            y_range: (g.y_min, g.y_min + g.ny as f64 * g.dy),
+            values: res.density.clone(),
+            contours: Some((loss, levels)),
+            contour_label: "contours of L(x, y)".into(),
+            markers,
+        },
+    )
+}
+
+/// timeseries.csv and the sampler's figures: flatness and x over time, trajectories.
+fn write_sampler_outputs(
+    out: &Path,
+    scenario: &Scenario,
+    res: &SamplerRun,
+) -> Result<(), WriteError> {
+    write_timeseries(out, &res.timeseries)?;
+    let ts = &res.timeseries;
+    let kind = res.summary.kind.name();
+    let t_label = if res.summary.kind == sampler::SamplerKind::Langevin {
+        "time t = dt · step"
+    } else {
+        "time t = η · step"
+    };
+    let positive_t: Vec<usize> = (0..ts.t.len()).filter(|&k| ts.t[k] > 0.0).collect();
+    let pick = |v: &[f64]| positive_t.iter().map(|&k| v[k]).collect::<Vec<f64>>();
+    let t = pick(&ts.t);
+    plot::line_plot(
+        &out.join("flatness_dynamics"),
+        &LinePlot {
+            title: format!(
+                "Flatness during learning ({kind}, {} walkers)",
+                res.summary.walkers
+            ),
+            x_label: t_label.into(),
+            y_label: "mean flatness F(x)".into(),
+            series: vec![
+                Series::new(
+                    "⟨F(x)⟩, Eq. (6)",
+                    &t,
+                    &pick(&ts.mean_flatness),
+                    0,
+                    Mark::Line,
+                ),
+                Series::new(
+                    "⟨F̂(x)⟩, Eq. (16)",
+                    &t,
+                    &pick(&ts.mean_flatness_hat),
+                    1,
+                    Mark::Dashed,
+                ),
+            ],
+            log_x: true,
+            ..Default::default()
+        },
+    )?;
+    let two_d = scenario.valley2d();
+    let stride = res.trajectory_stride.max(1) as f64;
+    let dt = res.summary.time_step;
+    let x_series: Vec<Series> = res
+        .trajectories
+        .iter()
+        .enumerate()
+        .take(4)
+        .map(|(n, tr)| {
+            let steps: Vec<f64> = (0..tr.len()).map(|k| k as f64 * stride).collect();
+            let xs: Vec<f64> = tr.iter().map(|p| p[0]).collect();
+            Series::new(format!("walker {n}"), &steps, &xs, n, Mark::Line)
+        })
+        .collect();
+    plot::line_plot(
+        &out.join("x_vs_iteration"),
+        &LinePlot {
+            title: format!("Walkers along the flat direction ({kind}, step {dt})"),
+            x_label: "iteration t".into(),
+            y_label: if two_d.is_some() {
+                "x".into()
+            } else {
+                "RMS of the flat coordinates x_j".into()
+            },
+            series: x_series,
+            ..Default::default()
+        },
+    )?;
+    let traj: Vec<Series> = res
+        .trajectories
+        .iter()
+        .enumerate()
+        .take(4)
+        .map(|(n, tr)| {
+            let xs: Vec<f64> = tr.iter().map(|p| p[0]).collect();
+            let ys: Vec<f64> = tr.iter().map(|p| p[1]).collect();
+            Series::new(format!("walker {n}"), &xs, &ys, n, Mark::Line)
+        })
+        .collect();
+    match two_d {
+        Some(valley) => super::trajectories::draw_trajectories(
+            &out.join("trajectories"),
+            valley,
+            &format!("Trajectories over the contours of L ({kind})"),
+            traj,
+        ),
+        None => plot::line_plot(
+            &out.join("trajectories"),
+            &LinePlot {
+                title: format!("Trajectories, projected ({kind})"),
+                x_label: "RMS of the flat coordinates x_j".into(),
+                y_label: "RMS of the sharp coordinates y_i".into(),
+                series: traj,
+                log_y: true,
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+/// One row of timeseries.csv.
+#[derive(serde::Serialize)]
+struct TimeSeriesRow {
+    step: usize,
+    t: f64,
+    alive: usize,
+    mean_flatness: Option<f64>,
+    mean_flatness_hat: Option<f64>,
+    mean_loss: Option<f64>,
+    mean_x: Option<f64>,
+    mean_abs_x: Option<f64>,
+    mean_y_sq: Option<f64>,
+}
+
+/// timeseries.csv: the sampler's ensemble curves (means empty when no walker is alive).
+fn write_timeseries(out: &Path, ts: &sampler::TimeSeries) -> Result<(), WriteError> {
+    write_rows(
+        &out.join("timeseries.csv"),
+        (0..ts.step.len()).map(|k| TimeSeriesRow {
+            step: ts.step[k],
+            t: ts.t[k],
+            alive: ts.alive[k],
+            mean_flatness: cell(ts.mean_flatness[k]),
+            mean_flatness_hat: cell(ts.mean_flatness_hat[k]),
+            mean_loss: cell(ts.mean_loss[k]),
+            mean_x: cell(ts.mean_x[k]),
+            mean_abs_x: cell(ts.mean_abs_x[k]),
+            mean_y_sq: cell(ts.mean_y_sq[k]),
+        }),
+    )
+}
