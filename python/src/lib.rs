@@ -16,7 +16,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 
-use crate::errors::{from_scenario_error, solver_error};
+use crate::errors::solver_error;
 use crate::result::RunResult;
 use crate::scenario::PyScenario;
 
@@ -73,7 +73,6 @@ fn run_interruptible<T: Send + 'static>(
 
 /// An error made on the worker thread, turned into a Python exception once the GIL is held.
 enum PyErrFactory {
-    Scenario(flatscape::scenario::ScenarioError),
     Solver(String),
     Cancelled,
 }
@@ -81,7 +80,6 @@ enum PyErrFactory {
 impl PyErrFactory {
     fn into_err(self, py: Python<'_>) -> PyErr {
         match self {
-            PyErrFactory::Scenario(e) => from_scenario_error(py, &e),
             PyErrFactory::Solver(m) => solver_error(py, &m),
             PyErrFactory::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
         }
@@ -112,9 +110,11 @@ fn run(
     };
     let job_sc = sc.clone();
     let computed = run_interruptible(py, move |cancel| {
-        let ctl = core::Control { cancel, progress };
-        core::run(&job_sc, threads, &ctl).map_err(|e| match e {
-            core::RunFailure::Scenario(e) => PyErrFactory::Scenario(e),
+        let ctl = core::Control {
+            cancel,
+            console: progress.then(|| flatscape::app::ConsoleProgress::new(false)),
+        };
+        core::run(job_sc, threads, &ctl).map_err(|e| match e {
             core::RunFailure::Solver(m) => PyErrFactory::Solver(m),
             core::RunFailure::Cancelled => PyErrFactory::Cancelled,
         })

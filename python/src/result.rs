@@ -246,9 +246,8 @@ impl RunResult {
 
     /// Write exactly the files `flatscape run --out DIR` writes.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
-        let sc = self.scenario.get().sc.clone();
         let computed = self.computed.clone();
-        py.detach(move || core::save(&sc, &computed, &dir))
+        py.detach(move || core::save(&computed, &dir))
             .map_err(pyo3::exceptions::PyOSError::new_err)
     }
 
