@@ -1,27 +1,28 @@
-"""The exceptions of flatscape (raised by the compiled module as well)."""
+"""The exceptions of flatscape (raised by the compiled module as well).
+
+No runtime imports here: `import flatscape` stays a few milliseconds.
+"""
 
 from __future__ import annotations
-
-from typing import Any, Optional
 
 
 class ScenarioError(ValueError):
     """An invalid scenario: ``str(e)`` is the CLI's message; ``key``, ``line`` and ``column``
     locate the problem (None where they do not apply), ``file`` names its source."""
 
-    key: Optional[str]
-    line: Optional[int]
-    column: Optional[int]
-    file: Optional[str]
+    key: str | None
+    line: int | None
+    column: int | None
+    file: str | None
 
     def __init__(
         self,
         message: str,
         *,
-        key: Optional[str] = None,
-        line: Optional[int] = None,
-        column: Optional[int] = None,
-        file: Optional[str] = None,
+        key: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        file: str | None = None,
     ) -> None:
         super().__init__(message)
         self.key = key
@@ -29,7 +30,7 @@ class ScenarioError(ValueError):
         self.column = column
         self.file = file
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         return (
             _rebuild_scenario_error,
             (str(self), self.key, self.line, self.column, self.file),
@@ -38,10 +39,10 @@ class ScenarioError(ValueError):
 
 def _rebuild_scenario_error(
     message: str,
-    key: Optional[str],
-    line: Optional[int],
-    column: Optional[int],
-    file: Optional[str],
+    key: str | None,
+    line: int | None,
+    column: int | None,
+    file: str | None,
 ) -> ScenarioError:
     return ScenarioError(message, key=key, line=line, column=column, file=file)
 
