@@ -152,3 +152,20 @@ def test_memory_does_not_grow_over_repeated_runs():
     assert len(rss) == 20
     # One density is 400 x 300 x 8 B = 0.92 MiB: a leak of one per run would add 14 MiB.
     assert rss[-1] - rss[4] < 3.0
+
+
+def test_a_solver_failure_raises_solver_error_and_extreme_values_do_not_crash():
+    sc = small("hessian-valley.toml", **{"fokker_planck.x.cells": 32, "fokker_planck.y.cells": 16})
+    try:
+        fs.run(sc.replace({"landscape.lambda": [1e308, 1e308]}))
+    except fs.SolverError as e:
+        assert isinstance(e, RuntimeError)
+        assert "singular" in str(e)
+    else:
+        raise AssertionError("an overflowing operator must not give a density")
+    # Extreme but valid inputs run to a result (divergent walkers are counted, not fatal).
+    q = small("sampler-quadratic.toml", **{"sampler.walkers": 8, "sampler.steps": 200, "sampler.burn_in": 100})
+    for changes in ({"noise.sigma": 1e300}, {"landscape.lambda": [1e308]}, {"sampler.stored_trajectories": 10**12}):
+        res = fs.run(q.replace(changes))
+        assert res.summary["sampler"]["walkers"] == 8
+    assert fs.run(q.replace({"noise.sigma": 1e300})).summary["sampler"]["diverged_fraction"] == 1.0
