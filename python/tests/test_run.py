@@ -62,7 +62,11 @@ def test_two_python_threads_run_at_once_and_match_the_sequential_results():
 LONG_RUN = textwrap.dedent(
     """
     import sys, flatscape as fs
-    sc = fs.Scenario.load(sys.argv[1]).replace({"sweep": None, "sampler.walkers": 10**7})
+    # 10^7 walkers x 5000 steps: minutes of work in short groups of walkers, between which the
+    # sampler looks at the cancel flag.
+    sc = fs.Scenario.load(sys.argv[1]).replace(
+        {"sweep": None, "sampler.walkers": 10**7, "sampler.steps": 5000, "sampler.burn_in": 2500}
+    )
     print("running", flush=True)
     {body}
     """
