@@ -1,4 +1,4 @@
-//! Noise models: the diffusion tensor D(θ) of the Fokker–Planck equation (Eq. 10, SPEC §1.3).
+//! Noise models: the diffusion tensor D(θ) of the Fokker–Planck equation (Eq. 10, docs/reference.md §1.3).
 //!
 //! Matrices are 2×2 symmetric, stored row-major as `[[d11, d12], [d21, d22]]`.
 
@@ -8,7 +8,7 @@ use crate::landscape::Valley2d;
 /// A symmetric 2×2 matrix, row-major.
 pub type Mat2 = [[f64; 2]; 2];
 
-/// The noise model of a scenario (SPEC §1.3).
+/// The noise model of a scenario (docs/reference.md §1.3).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Noise {
     /// Constant anisotropic noise D = diag(Δ/κ, Δ) (Eq. 11).
@@ -81,7 +81,7 @@ impl Noise {
         matches!(self, Noise::Hessian { .. })
     }
 
-    /// The diffusion tensor D(x, y) (SPEC §1.3).
+    /// The diffusion tensor D(x, y) (docs/reference.md §1.3).
     #[inline]
     pub fn diffusion(&self, landscape: &Valley2d, x: f64, y: f64) -> Mat2 {
         match *self {
@@ -121,7 +121,7 @@ pub fn sym_eigenvalues(m: Mat2) -> [f64; 2] {
     [mean + r, mean - r]
 }
 
-/// |M|^γ for symmetric M: same eigenvectors, eigenvalues replaced by |λ|^γ (SPEC §1.3).
+/// |M|^γ for symmetric M: same eigenvectors, eigenvalues replaced by |λ|^γ (docs/reference.md §1.3).
 ///
 /// With γ = 1/2 on a positive semi-definite matrix this is the matrix square root.
 #[inline]

@@ -71,7 +71,7 @@ fn figures_quick_writes_every_figure_as_valid_png_and_svg() {
         );
         assert!(svg.contains("<text"), "{name}.svg has no text (labels)");
     }
-    // The phase-diagram sweep: 4 × 4 points in quick mode, SPEC columns first.
+    // The phase-diagram sweep: 4 × 4 points in quick mode, sampler columns first (docs/reference.md §7.5).
     let csv =
         std::fs::read_to_string(dir.path().join("runs/fig5b-phase-diagram/sweep.csv")).unwrap();
     let mut lines = csv.lines();

@@ -1,4 +1,4 @@
-//! Physics and behaviour checks of the Monte-Carlo sampler (issue 4, SPEC §4).
+//! Physics and behaviour checks of the Monte-Carlo sampler (issue 4, docs/reference.md §4).
 //!
 //! Tolerances on Monte-Carlo estimates are 3 standard errors, estimated from the
 //! walker-to-walker spread of the time averages (walkers are independent).

@@ -7,6 +7,8 @@ use crate::config::{AxisConfig, Check, Invalid, check_finite, check_non_negative
 use crate::landscape::Valley2d;
 use crate::noise::Noise;
 
+/// Largest `start_steps` accepted.
+pub const MAX_START_STEPS: usize = 64;
 /// Largest number of grid cells (2048 × 2048 and a little more).
 pub const MAX_CELLS: usize = 4_200_000;
 
@@ -14,7 +16,8 @@ pub const MAX_CELLS: usize = 4_200_000;
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum InitialConfig {
-    /// A Gaussian with the given mean and per-axis standard deviation (cell-averaged).
+    /// A Gaussian with the given mean and per-axis standard deviation, sampled at the cell
+    /// centres and normalised to mass 1.
     Gaussian {
         /// Mean [x, y].
         mean: [f64; 2],
@@ -61,6 +64,17 @@ pub struct FokkerPlanckConfig {
     /// Discretisation of the cross-diffusion terms.
     #[serde(default)]
     pub cross_diffusion: CrossDiffusionScheme,
+    /// The transient's first step is this many backward-Euler steps of dt/start_steps
+    /// (positivity-preserving start; 0 = plain TR-BDF2 from the first step).
+    #[serde(default = "default_start_steps")]
+    pub start_steps: usize,
+}
+
+/// Backward-Euler steps that replace the first TR-BDF2 step by default.
+pub const DEFAULT_START_STEPS: usize = 4;
+
+fn default_start_steps() -> usize {
+    DEFAULT_START_STEPS
 }
 
 fn default_true() -> bool {
@@ -83,6 +97,7 @@ impl FokkerPlanckConfig {
             initial: None,
             snapshots: Vec::new(),
             cross_diffusion: CrossDiffusionScheme::Central,
+            start_steps: DEFAULT_START_STEPS,
         }
     }
 
@@ -107,6 +122,12 @@ impl FokkerPlanckConfig {
             ));
         }
         check_positive(&format!("{key}.dt"), self.dt)?;
+        if self.start_steps > MAX_START_STEPS {
+            return Err(Invalid::new(
+                format!("{key}.start_steps"),
+                format!("must be <= {MAX_START_STEPS}, got {}", self.start_steps),
+            ));
+        }
         let x_max = self.x.min.abs().max(self.x.max.abs());
         let min_lambda = valley.min_lambda_on(x_max);
         if min_lambda <= 0.0 || !min_lambda.is_finite() {

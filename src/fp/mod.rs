@@ -1,4 +1,4 @@
-//! Fokker–Planck solver for P(x, y, t) (Eq. 10, SPEC §2): grid, operator assembly,
+//! Fokker–Planck solver for P(x, y, t) (Eq. 10, docs/reference.md §2): grid, operator assembly,
 //! a nested-dissection direct solver, the steady state and the implicit transient.
 //! Observers (moments, marginals, snapshots) are separate from stepping.
 
@@ -20,7 +20,7 @@ pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig
 use grid::Grid;
 use nested::{NestedDissection, SingularMatrix};
 use steady::{SteadyState, solve_steady};
-use transient::TrBdf2;
+use transient::{BackwardEuler, TrBdf2};
 
 /// Moments of a density at one time (a row of `moments.csv`).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -86,7 +86,7 @@ pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
     }
 }
 
-/// The `fokker_planck` object of summary.json (SPEC §7).
+/// The `fokker_planck` object of summary.json (docs/reference.md §7.4).
 #[derive(Debug, Clone, Serialize)]
 pub struct FpSummary {
     /// [nx, ny].
@@ -249,8 +249,15 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         record(0.0, &p, &mut moments_rows, &mut snapshots);
         let step_clock = Instant::now();
         let mut stepper = TrBdf2::new(&a, &nd, cfg.dt)?;
-        for _ in 0..n_full {
-            stepper.step(&mut p);
+        // The first step is `start_steps` backward-Euler steps of dt / start_steps.
+        let start = (cfg.start_steps > 0 && n_full > 0)
+            .then(|| BackwardEuler::new(&a, &nd, cfg.dt / cfg.start_steps as f64))
+            .transpose()?;
+        for n in 0..n_full {
+            match (&start, n) {
+                (Some(be), 0) => (0..cfg.start_steps).for_each(|_| be.step(&mut p)),
+                _ => stepper.step(&mut p),
+            }
             t += cfg.dt;
             min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
             record(t, &p, &mut moments_rows, &mut snapshots);

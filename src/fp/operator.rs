@@ -1,4 +1,4 @@
-//! Finite-volume discretisation of the FP generator (Eq. 10, SPEC §2): dP/dt = A P.
+//! Finite-volume discretisation of the FP generator (Eq. 10, docs/reference.md §2.2): dP/dt = A P.
 //!
 //! Flux J_x = −P ∂xL − ∂x(D11 P) − ∂y(D12 P), J_y likewise, no flux through the boundary.
 //!

@@ -1,4 +1,4 @@
-//! Loss landscapes: the two-dimensional degenerate valley of Eq. (8) (SPEC §1.1).
+//! Loss landscapes: the two-dimensional degenerate valley of Eq. (8) (docs/reference.md §1.1).
 //!
 //! L(x, y) = ½ ε λ0 x² + ½ λ(x) y²,  λ(x) = Σ_n λ_n x^{2n}.
 //! The high-dimensional valley of Eq. (5) lives in [`valley_nd`].
@@ -183,7 +183,7 @@ impl Valley2d {
         best.0
     }
 
-    /// Smallest value of λ(x) on [−x_max, x_max] (λ must stay positive there, SPEC §1.1).
+    /// Smallest value of λ(x) on [−x_max, x_max] (λ must stay positive there, docs/reference.md §6.9).
     pub fn min_lambda_on(&self, x_max: f64) -> f64 {
         self.lambda_at(self.flattest_point(x_max))
     }

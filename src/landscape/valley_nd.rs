@@ -1,4 +1,4 @@
-//! The high-dimensional valley of Eq. (5) (SPEC §1.2).
+//! The high-dimensional valley of Eq. (5) (docs/reference.md §1.2).
 //!
 //! θ = (x ∈ R^{N_F}, y ∈ R^{N_S}),
 //! L = ½ Σ_i λ^{(i)}(x) y_i² + (ε/2) λ̄0 Σ_j x_j²,
@@ -8,8 +8,8 @@
 //!            = (1 − d) λ0^{(i)} + Σ_j b_ij (x_j² − r_j²)²,   a_ij = −2 b_ij r_j².
 //!
 //! Coefficient law (seeded, see [`ValleyNdSpec`]):
-//! - λ0^{(i)} ~ U[`lambda0`[0], `lambda0`[1]];
-//! - r_j ~ U[`x_flat`[0], `x_flat`[1]]: every λ^{(i)} is smallest at |x_j| = r_j, so the flattest
+//! - λ0^{(i)} ~ U\[`lambda0[0]`, `lambda0[1]`\];
+//! - r_j ~ U\[`x_flat[0]`, `x_flat[1]`\]: every λ^{(i)} is smallest at |x_j| = r_j, so the flattest
 //!   point is x_F = (±r_1, …, ±r_{N_F}) and F(x_F) / F(0) = (1 − d)^(−1/2);
 //! - weights w_ij = E_ij / Σ_k E_ik with E_ij ~ Exp(1) (a flat Dirichlet split of the depth);
 //! - b_ij = d λ0^{(i)} w_ij / r_j⁴, so Σ_j b_ij r_j⁴ = d λ0^{(i)}.
@@ -32,7 +32,7 @@ pub const MAX_N_F: usize = 1_000_000;
 /// Largest N_S · N_F (size of the coefficient table).
 pub const MAX_COEFFICIENTS: usize = 10_000_000;
 
-/// `[landscape] kind = "valley"`: the N-D valley's parameters (SPEC §1.2).
+/// `[landscape] kind = "valley"`: the N-D valley's parameters (docs/reference.md §6.2).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ValleyNdSpec {

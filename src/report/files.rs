@@ -1,4 +1,4 @@
-//! Atomic file writers: JSON, CSV and `.npy` (SPEC §7). Every file is written to a temporary
+//! Atomic file writers: JSON, CSV and `.npy` (docs/reference.md §7.1). Every file is written to a temporary
 //! sibling first and renamed into place, so an interrupted run never leaves half a result.
 
 use std::fs;

@@ -6,6 +6,17 @@ use plotters::prelude::*;
 
 use super::plot::{Figure, PALETTE, Series, draw_colorbar, format_tick};
 
+/// One cell of a phase diagram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PhaseCell {
+    /// A measured value.
+    Value(f64),
+    /// The walkers diverged (phase III): grey.
+    Diverged,
+    /// Nothing was measured here (e.g. no walker reached x_ss): white, not "diverged".
+    Missing,
+}
+
 /// A phase diagram over a regular (σ, η) grid.
 #[derive(Debug, Clone)]
 pub struct PhaseDiagram {
@@ -17,8 +28,8 @@ pub struct PhaseDiagram {
     pub sigma: Vec<f64>,
     /// η values (rows).
     pub eta: Vec<f64>,
-    /// Values at (η row, σ column), row-major; `None` = diverged (grey).
-    pub values: Vec<Option<f64>>,
+    /// Cells at (η row, σ column), row-major.
+    pub values: Vec<PhaseCell>,
     /// Colour on a log scale.
     pub log_color: bool,
     /// Lines over the map, in (σ, η) coordinates.
@@ -52,9 +63,10 @@ impl Figure for PhaseDiagram {
         let finite: Vec<f64> = self
             .values
             .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite())
+            .filter_map(|c| match *c {
+                PhaseCell::Value(v) if v.is_finite() => Some(v),
+                _ => None,
+            })
             .collect();
         let (lo, hi) = finite
             .iter()
@@ -88,10 +100,11 @@ impl Figure for PhaseDiagram {
                 (0..ns).map(move |c| {
                     let (s, h) = (self.sigma[c], self.eta[r]);
                     let color = match self.values[r * ns + c] {
-                        Some(v) if v.is_finite() => {
+                        PhaseCell::Value(v) if v.is_finite() => {
                             ViridisRGB.get_color(((tf(v) - lo) / (hi - lo)).clamp(0.0, 1.0) as f32)
                         }
-                        _ => grey,
+                        PhaseCell::Diverged => grey,
+                        _ => WHITE,
                     };
                     Rectangle::new([(s - hs, h - he), (s + hs, h + he)], color.filled())
                 })
@@ -105,6 +118,20 @@ impl Figure for PhaseDiagram {
             .map_err(|x| e(&x))?
             .label("diverged (phase III)")
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], grey.filled()));
+        if self.values.iter().any(|c| {
+            !matches!(c, PhaseCell::Value(v) if v.is_finite()) && *c != PhaseCell::Diverged
+        }) {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x_range.0, y_range.0), (x_range.0, y_range.0)],
+                    WHITE.filled(),
+                )))
+                .map_err(|x| e(&x))?
+                .label("no value (not measured)")
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLACK.stroke_width(1))
+                });
+        }
         for line in &self.lines {
             let color = PALETTE[line.color % PALETTE.len()];
             let pts: Vec<(f64, f64)> = line

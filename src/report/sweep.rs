@@ -7,7 +7,7 @@ use crate::scenario::{Scenario, SweepConfig};
 use crate::study::SweepPoint;
 
 use super::files::WriteError;
-use super::phase::PhaseDiagram;
+use super::phase::{PhaseCell, PhaseDiagram};
 use super::plot::{self, LinePlot, Mark, Series};
 
 /// A sweep point counts as diverged (grey) when more than half of its walkers diverged.
@@ -156,13 +156,13 @@ pub fn sweep_phase_diagrams(
     rows: &[SweepPoint],
 ) -> Vec<PhaseDiagram> {
     let ns = sigma.len();
-    let value = |f: &dyn Fn(&SweepPoint) -> Option<f64>| -> Vec<Option<f64>> {
+    let value = |f: &dyn Fn(&SweepPoint) -> Option<f64>| -> Vec<PhaseCell> {
         rows.iter()
             .map(|r| {
                 if r.diverged_fraction.is_some_and(|d| d > DIVERGED) {
-                    None
+                    PhaseCell::Diverged
                 } else {
-                    f(r)
+                    f(r).map_or(PhaseCell::Missing, PhaseCell::Value)
                 }
             })
             .collect()
@@ -220,9 +220,8 @@ pub fn sweep_phase_diagrams(
             mark: Mark::Dashed,
         });
     }
-    let inset_row = (0..etas.len())
-        .min_by(|&a, &b| (etas[a] - 0.04).abs().total_cmp(&(etas[b] - 0.04).abs()))
-        .unwrap_or(0);
+    // The inset cuts the diagram at the middle η row (no paper constant in a generic writer).
+    let inset_row = etas.len() / 2;
     let cut = |f: &dyn Fn(&SweepPoint) -> Option<f64>| -> Vec<(f64, f64)> {
         (0..ns)
             .filter_map(|c| {
@@ -264,4 +263,44 @@ pub fn sweep_phase_diagrams(
             )),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sigma: f64, eta: f64, search_time: Option<f64>, diverged: f64) -> SweepPoint {
+        SweepPoint {
+            sigma,
+            eta,
+            delta_s: sigma * eta,
+            flatness_ss: Some(1.0),
+            x_ss_abs: Some(0.8),
+            search_time,
+            diverged_fraction: Some(diverged),
+            theory_x_ss: None,
+            theory_flatness_ss: None,
+            theory_eta_lambda: None,
+            fp_mean_abs_x: None,
+            fp_mode_abs_x: None,
+            fp_mean_flatness: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_value_is_not_painted_as_diverged() {
+        let src = "name = \"p\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0, -2.0, 1.0]\n[noise]\nkind = \"hessian\"\neta = 0.01\nsigma = 0.2\n[theory]\n";
+        let sc = Scenario::from_toml_str(src, Path::new("p.toml")).unwrap();
+        let rows = vec![
+            row(0.1, 0.01, Some(3.0), 0.0),
+            row(0.2, 0.01, None, 0.0),
+            row(0.1, 0.02, Some(2.0), 0.0),
+            row(0.2, 0.02, None, 1.0),
+        ];
+        let figs = sweep_phase_diagrams(&sc, &[0.1, 0.2], &[0.01, 0.02], &rows);
+        let search = &figs[1].values;
+        assert_eq!(search[0], PhaseCell::Value(3.0));
+        assert_eq!(search[1], PhaseCell::Missing);
+        assert_eq!(search[3], PhaseCell::Diverged);
+    }
 }

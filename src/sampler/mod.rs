@@ -1,4 +1,4 @@
-//! Monte-Carlo walkers: sgd, sgd-exact-shift, langevin, gld, gd (Eqs. 3, 7, 9; SPEC §4).
+//! Monte-Carlo walkers: sgd, sgd-exact-shift, langevin, gld, gd (Eqs. 3, 7, 9; docs/reference.md §4).
 //!
 //! - [`rng`]: per-walker xoshiro256++ streams and a vectorisable Box–Muller generator;
 //! - [`walk2d`]: the 2-D valley, `LANES` walkers in lock-step;
@@ -44,7 +44,7 @@ pub const REDUCE_GROUP: usize = 256;
 /// Largest number of walkers accepted.
 pub const MAX_WALKERS: usize = 100_000_000;
 
-/// The update rule of a walker (SPEC §4).
+/// The update rule of a walker (docs/reference.md §4.1).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SamplerKind {
@@ -73,7 +73,7 @@ impl SamplerKind {
     }
 }
 
-/// `[sampler]` (SPEC §6).
+/// `[sampler]` (docs/reference.md §6.6).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerConfig {
@@ -482,7 +482,7 @@ impl SamplerPlan {
     }
 }
 
-/// The `sampler` object of summary.json (SPEC §7). Statistics are over the walkers that did
+/// The `sampler` object of summary.json (docs/reference.md §7.4). Statistics are over the walkers that did
 /// not diverge; they are absent when every walker diverged.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SamplerSummary {
@@ -528,7 +528,7 @@ pub struct SamplerSummary {
     /// 2-D: standard errors of `second_moment_ss`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub second_moment_ss_stderr: Option<[[f64; 2]; 2]>,
-    /// Search time τ_s = time_step · ⟨t_s⟩ (SPEC §4).
+    /// Search time τ_s = time_step · ⟨t_s⟩ (docs/reference.md §4.3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_time: Option<f64>,
     /// Standard error of `search_time`.

@@ -1,8 +1,8 @@
 //! 2-D walkers on the valley of Eq. (8), `LANES` walkers in lock-step.
 //!
-//! Layout: structure of arrays — x[lane], y[lane], one xoshiro stream per lane — so every
+//! Layout: structure of arrays — x\[lane\], y\[lane\], one xoshiro stream per lane — so every
 //! per-step loop runs over `LANES` independent walkers and vectorises. The step itself is
-//! a [`Rule2d`]; bookkeeping (divergence, records, averages, histograms) stays out of the
+//! a `Rule2d`; bookkeeping (divergence, records, averages, histograms) stays out of the
 //! arithmetic and mostly behind rarely-taken branches.
 
 // Kernels index several arrays with one lane / coordinate index; iterator chains would hide that.
@@ -96,7 +96,7 @@ fn gradient_hessian(v: &V2, x: &Lanes, y: &Lanes) -> [Lanes; 5] {
     out
 }
 
-/// One update rule of SPEC §4 on the 2-D valley.
+/// One update rule of docs/reference.md §4.1 on the 2-D valley.
 pub(crate) trait Rule2d: Sync {
     /// Whether the rule consumes Gaussian numbers.
     const NOISY: bool;

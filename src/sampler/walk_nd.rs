@@ -1,6 +1,6 @@
 //! Walkers on the N-D valley of Eq. (5), one walker at a time (its inner loops over the
 //! N_F flat coordinates vectorise). A step costs O(N_S·N_F): two passes over the b table and
-//! no matrix is formed — H·ξ uses the block structure of H (see [`NdScratch::step_hess`]).
+//! no matrix is formed — H·ξ uses the block structure of H (see `NdScratch::step_hess`).
 //!
 //! Layout: x (N_F) then y (N_S); `b` is N_S × N_F row-major (j fastest).
 //!
@@ -20,7 +20,7 @@ use super::observe::{
 };
 use super::rng::{LANES, LaneRng, stream_key};
 
-/// The update rules of SPEC §4 on the N-D valley.
+/// The update rules of docs/reference.md §4.1 on the N-D valley.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum RuleNd {
     /// θ ← θ − dt ∇L + scale · H ξ (`sgd`, `langevin` with Hessian noise γ = 2).

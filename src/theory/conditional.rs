@@ -1,4 +1,4 @@
-//! The stationary law of the fast variable y at fixed x, and its averages (SPEC §3).
+//! The stationary law of the fast variable y at fixed x, and its averages (docs/reference.md §3.3).
 //!
 //! For fixed x, y obeys ∂t p = ∂y(λ(x) y p + ∂y(D22(x, y) p)). The zero-flux stationary law is
 //!

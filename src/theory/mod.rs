@@ -1,5 +1,5 @@
 //! Adiabatic elimination of the fast variable y: Eqs. (11)–(16) and the reduced 1-D equation
-//! (SPEC §3).
+//! (docs/reference.md §3).
 //!
 //! Two levels, each giving an x-marginal and an effective loss along the valley:
 //! - [`paper`]: the formulas as printed — Eq. (11) for constant anisotropy, Eqs. (13)/(14) for
@@ -39,7 +39,7 @@ pub const DEFAULT_X_CELLS: usize = 801;
 /// Largest `[theory] x_cells` accepted.
 pub const MAX_X_CELLS: usize = 100_000;
 
-/// `[theory]` (SPEC §6); an empty table runs the theory with defaults.
+/// `[theory]` (docs/reference.md §6.5); an empty table runs the theory with defaults.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TheoryConfig {
@@ -145,7 +145,7 @@ pub struct Convergence {
     pub converges: bool,
 }
 
-/// The theory's results: `summary.json` "theory" (SPEC §7).
+/// The theory's results: `summary.json` "theory" (docs/reference.md §7.4).
 ///
 /// `Option` fields are `null` in JSON exactly when the quantity is undefined, and `notes` then
 /// says why; every plain `f64` is finite.
@@ -191,7 +191,7 @@ pub struct TheorySummary {
     pub y_range: Option<[f64; 2]>,
 }
 
-/// Compute the theory's summary for a 2-D valley and noise model (SPEC §3, §7).
+/// Compute the theory's summary for a 2-D valley and noise model (docs/reference.md §3, §7.4).
 ///
 /// Call with `cfg.with_fp_domain(…)` to take the FP domain as the theory's domain.
 pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> TheorySummary {

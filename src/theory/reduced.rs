@@ -1,4 +1,4 @@
-//! The `reduced` level: numerically exact adiabatic elimination of y (SPEC §3).
+//! The `reduced` level: numerically exact adiabatic elimination of y (docs/reference.md §3.3).
 //!
 //! Integrating the FP flux over y at fixed x (the ∂y(D12 P) term integrates to zero on a
 //! no-flux domain) gives the 1-D Itô equation
