@@ -16,7 +16,7 @@ use crate::errors::solver_error;
 use crate::scenario::PyScenario;
 
 /// Owns the computed data that numpy views point into (the `base` of `FpSolution.density`).
-#[pyclass(frozen, module = "flatscape._flatscape", name = "_Buffer")]
+#[pyclass(frozen, weakref, module = "flatscape._flatscape", name = "_Buffer")]
 pub struct Buffer {
     _data: Arc<Computed>,
 }
