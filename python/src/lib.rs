@@ -20,6 +20,9 @@ use crate::errors::solver_error;
 use crate::result::RunResult;
 use crate::scenario::PyScenario;
 
+/// The largest worker pool `run` starts (a guard against typos such as `threads=10**6`).
+const MAX_THREADS: i64 = 4096;
+
 /// How often the waiting Python thread wakes to look for signals (Ctrl-C).
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
@@ -101,10 +104,10 @@ fn run(
     let sc = PyScenario::coerce(scenario)?;
     let threads = match threads {
         None => None,
-        Some(n) if n >= 1 => Some(n as usize),
+        Some(n) if (1..=MAX_THREADS).contains(&n) => Some(n as usize),
         Some(n) => {
             return Err(PyValueError::new_err(format!(
-                "threads must be >= 1, got {n}"
+                "threads must be in 1..={MAX_THREADS}, got {n}"
             )));
         }
     };

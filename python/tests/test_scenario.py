@@ -149,8 +149,11 @@ def test_missing_file_and_bad_arguments():
     with pytest.raises(fs.ScenarioError, match="cannot read the file"):
         fs.Scenario.load("no/such/file.toml")
     sc = fs.Scenario.load(HESSIAN)
-    with pytest.raises(ValueError, match="threads"):
-        fs.run(sc, threads=0)
+    for bad in (0, -1, 10**6):
+        with pytest.raises(ValueError, match="threads"):
+            fs.run(sc, threads=bad)
+    with pytest.raises(OverflowError):
+        fs.run(sc, threads=2**70)
     with pytest.raises(TypeError):
         sc.replace([("noise.sigma", 1.0)])
     with pytest.raises(fs.ScenarioError) as err:
