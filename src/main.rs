@@ -63,6 +63,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    app::install_interrupt_handler();
     let result = match cli.command {
         Command::Run {
             scenario,

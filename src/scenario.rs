@@ -435,10 +435,15 @@ impl Scenario {
             let raw = inner.message().trim().to_string();
             let mut key = (path != ".").then_some(path);
             if let Some(field) = unknown_field(&raw) {
-                key = Some(match key {
-                    Some(k) => format!("{k}.{field}"),
-                    None => field,
-                });
+                // The path may or may not end with the unknown field (once or twice).
+                let mut parts: Vec<&str> = key
+                    .as_deref()
+                    .map_or_else(Vec::new, |k| k.split('.').collect());
+                while parts.last() == Some(&field.as_str()) {
+                    parts.pop();
+                }
+                parts.push(&field);
+                key = Some(parts.join("."));
             }
             let mut err = ScenarioError::at(origin, key, plain_words(&raw));
             err.position = inner.span().map(|s| line_col(src, s.start)).or_else(|| {
@@ -453,6 +458,7 @@ impl Scenario {
         Self::from_spec(spec, origin).map_err(|mut e| {
             if let Some(span) = e.key.as_deref().and_then(|k| key_span(doc.get_ref(), k)) {
                 e.position = Some(line_col(src, span.start));
+                quote_line(&mut e, src);
             }
             e
         })
@@ -780,6 +786,46 @@ mod tests {
         let e = Scenario::from_toml_str(src, Path::new("t.toml")).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("landscape.epsilon"));
         assert_eq!(e.position, Some((5, 1)));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_once_with_its_line() {
+        let src = format!("{SRC}foo = 1\n");
+        let e = Scenario::from_toml_str(&src, Path::new("t.toml")).unwrap_err();
+        // `foo` after [fokker_planck] belongs to that table.
+        assert_eq!(e.key.as_deref(), Some("fokker_planck.foo"));
+        assert_eq!(e.position.map(|p| p.0), Some(13));
+        let top = SRC.replacen("name = \"t\"\n", "name = \"t\"\nfoo = 1\n", 1);
+        let e = Scenario::from_toml_str(&top, Path::new("t.toml")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("foo"));
+        assert_eq!(e.position, Some((2, 1)));
+        let sub = SRC.replace("sigma = 0.2", "sigmaa = 0.2");
+        let e = Scenario::from_toml_str(&sub, Path::new("t.toml")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("noise.sigmaa"));
+        assert_eq!(e.position, Some((9, 1)));
+    }
+
+    #[test]
+    fn type_errors_speak_the_scenario_authors_words_and_quote_the_line() {
+        let src = SRC.replace("cells = 64", "cells = 6.5");
+        let e = Scenario::from_toml_str(&src, Path::new("t.toml")).unwrap_err();
+        assert!(e.message.contains("a whole number"), "{}", e.message);
+        assert!(!e.message.contains("usize"), "{}", e.message);
+        assert_eq!(e.position.map(|p| p.0), Some(11));
+        let src = SRC.replace("sigma = 0.2", "sigma = -0.2");
+        let e = Scenario::from_toml_str(&src, Path::new("t.toml")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("noise.sigma"));
+        assert!(e.message.contains("9 | sigma = -0.2"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_section_that_computes_nothing_is_an_error() {
+        let nd = "name = \"t\"\n[landscape]\nkind = \"valley\"\n[noise]\nkind = \"hessian\"\neta = 0.01\nsigma = 0.2\n[theory]\n";
+        let e = Scenario::from_toml_str(nd, Path::new("t.toml")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("theory"));
+        let nothing = "name = \"t\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.001\nlambda = [8.0]\n[noise]\nkind = \"isotropic\"\ntemperature = 0.1\n";
+        let e = Scenario::from_toml_str(nothing, Path::new("t.toml")).unwrap_err();
+        assert!(e.message.contains("nothing to compute"), "{}", e.message);
     }
 
     #[test]

@@ -199,3 +199,120 @@ fn help_lists_the_three_commands() {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }
+
+#[test]
+fn check_takes_several_files_and_fails_if_any_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), VALID).unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        VALID.replace("sigma = 0.2", "sigma = -1.0"),
+    )
+    .unwrap();
+    let out = flatscape(&["check", "good.toml", "good.toml"], dir.path());
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let out = flatscape(&["check", "good.toml", "bad.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("good.toml: valid"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:9:1"));
+}
+
+/// A scenario that computes for many seconds (a long sampler run) on top of a quick FP solve.
+fn slow_scenario() -> String {
+    format!(
+        "{}[sampler]\nkind = \"sgd\"\nwalkers = 256\nsteps = 100000000\nburn_in = 10\nstart = [1.0, 0.1]\n",
+        VALID.replace("name = \"ok\"", "name = \"slow\"")
+    )
+}
+
+#[test]
+fn an_unusable_output_folder_is_reported_before_any_computing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("slow.toml"), slow_scenario()).unwrap();
+    std::fs::write(dir.path().join("afile"), "not a folder").unwrap();
+    let clock = std::time::Instant::now();
+    let out = flatscape(
+        &["run", "slow.toml", "--out", "afile", "--quiet"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("output folder afile") && err.contains("not a folder"),
+        "{err}"
+    );
+    // It failed at once, not after the (minutes-long) computation.
+    assert!(clock.elapsed().as_secs_f64() < 30.0);
+}
+
+/// Send `signal` to a `run` of the slow scenario once it has started computing; return its
+/// exit status and the time from the signal to the exit.
+fn interrupted_run(dir: &Path, signal: &str) -> (std::process::ExitStatus, f64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flatscape"))
+        .args(["run", "slow.toml", "--out", "res", "--quiet"])
+        .current_dir(dir)
+        .spawn()
+        .unwrap();
+    // Wait until the staging folder exists: the run is computing.
+    let clock = std::time::Instant::now();
+    while !std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".res.partial-"))
+    {
+        assert!(clock.elapsed().as_secs() < 60, "the run did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let kill = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let sent = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    (status, sent.elapsed().as_secs_f64())
+}
+
+#[test]
+fn interrupted_runs_leave_the_previous_result_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // A complete earlier result in res/.
+    std::fs::write(dir.path().join("ok.toml"), VALID).unwrap();
+    let out = flatscape(&["run", "ok.toml", "--out", "res", "--quiet"], dir.path());
+    assert!(out.status.success());
+    let before = std::fs::read(dir.path().join("res/summary.json")).unwrap();
+    std::fs::write(dir.path().join("slow.toml"), slow_scenario()).unwrap();
+
+    let (status, secs) = interrupted_run(dir.path(), "-INT");
+    eprintln!("SIGINT: exit {status:?} after {secs:.2} s");
+    assert_eq!(status.code(), Some(130));
+    assert!(secs < 2.0, "took {secs} s to stop");
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(dir.path()), ["ok.toml", "res", "slow.toml"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("res/summary.json")).unwrap(),
+        before
+    );
+    assert!(!dir.path().join("res/timeseries.csv").exists());
+
+    let (status, _) = interrupted_run(dir.path(), "-KILL");
+    assert_eq!(status.code(), None, "killed by the signal");
+    assert_eq!(
+        std::fs::read(dir.path().join("res/summary.json")).unwrap(),
+        before
+    );
+    // The killed run's staging folder is removed by the next run into the same place.
+    let out = flatscape(&["run", "ok.toml", "--out", "res", "--quiet"], dir.path());
+    assert!(out.status.success());
+    assert_eq!(names(dir.path()), ["ok.toml", "res", "slow.toml"]);
+}

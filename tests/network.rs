@@ -4,14 +4,15 @@
 
 use flatscape::config::NoProgress;
 use flatscape::network::curvature::{
-    dense_hessian, fit_power, flatness, lanczos_top, noise_diag_in_eigenbasis, noise_factor,
-    spearman, symmetric_eigen,
+    dense_hessian, fit_power, flatness, lanczos_top, max_rel_error, noise_diag_in_eigenbasis,
+    noise_factor, spearman, symmetric_eigen,
 };
 use flatscape::network::data::{self, Samples};
 use flatscape::network::train::{self, Optimiser, RunSpec, Schedule};
 use flatscape::network::{
     Activation, Mlp, NetworkConfig, NetworkPlan, NetworkResult, Seeds, hvp_check, run,
 };
+use flatscape::report::network::write_tables;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
@@ -116,12 +117,7 @@ fn lanczos_top_eigenvalues_match_the_dense_eigen_decomposition() {
             mlp.hvp(&theta, set.view(), v, out, true)
         })
     };
-    let max_err = |top: &[f64]| {
-        top.iter()
-            .zip(&values)
-            .map(|(a, b)| ((a - b) / b).abs())
-            .fold(0.0, f64::max)
-    };
+    let max_err = |top: &[f64]| max_rel_error(top, &values);
     // 40 steps (the default) on random parameters, where the top of the spectrum is crowded;
     // on trained networks the same 40 steps agree to ~1e-14 (docs/network.md).
     let (top, top80) = (top_of(40), top_of(80));
@@ -182,6 +178,66 @@ fn noise_covariance_matches_sampled_minibatches() {
     );
     assert!((tr / exact - 1.0).abs() < 0.05);
     assert!((c00 / c_hat[0] - 1.0).abs() < 0.1);
+}
+
+/// FNV-1a (64 bit) of the digits as bytes: for each sample in order, its 64 pixels (row-major)
+/// then its label.
+fn digits_fnv1a(pixels: &[u8], labels: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (row, &label) in pixels.chunks(data::N_PIXELS).zip(labels) {
+        for &b in row.iter().chain(std::iter::once(&label)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The checksum of smartcore 0.7.0's `dataset::digits::load_dataset()` (the crate this data set
+/// used to come from), computed by `digits_fnv1a` on its pixels and labels cast to u8 (every value
+/// is an integer) before the dependency was dropped.
+const SMARTCORE_DIGITS_FNV1A: u64 = 0x7768_69cc_e379_5967;
+
+#[test]
+fn shipped_digits_are_smartcores_digits() {
+    let (pixels, labels) = data::load_raw();
+    assert_eq!(labels.len(), data::N_SAMPLES);
+    assert_eq!(labels.len(), 1797);
+    assert_eq!(pixels.len(), 1797 * data::N_PIXELS);
+    let mut counts = [0usize; data::N_CLASSES];
+    for &l in &labels {
+        counts[usize::from(l)] += 1;
+    }
+    assert_eq!(counts, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
+    assert_eq!(pixels.iter().min(), Some(&0));
+    assert_eq!(pixels.iter().max(), Some(&data::PIXEL_MAX));
+    assert_eq!(digits_fnv1a(&pixels, &labels), SMARTCORE_DIGITS_FNV1A);
+    // The scaled set is the raw set over 16, sample by sample.
+    let all = data::load_all();
+    assert_eq!(all.labels, labels);
+    let scaled: Vec<u8> = all.x.iter().map(|&v| (v * 16.0) as u8).collect();
+    assert_eq!(scaled, pixels);
+    assert!(all.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+}
+
+#[test]
+fn curvature_checks_report_nan_instead_of_agreement() {
+    // Relative errors: a NaN anywhere (first, last, in either argument) is the answer.
+    assert!((max_rel_error(&[1.1, 2.0], &[1.0, 2.0]) - 0.1).abs() < 1e-12);
+    assert_eq!(max_rel_error(&[], &[]), 0.0);
+    assert!(max_rel_error(&[f64::NAN, 2.0], &[1.0, 2.0]).is_nan());
+    assert!(max_rel_error(&[1.5, f64::NAN], &[1.0, 2.0]).is_nan());
+    assert!(max_rel_error(&[1.0, 2.0], &[1.0, f64::NAN]).is_nan());
+    // A network with a NaN parameter: every check of its curvature reports NaN, not 0.
+    let mlp = Mlp::new(&[64, 6, 10], Activation::Tanh);
+    let set = subset(40);
+    let mut theta = train::initial_parameters(&mlp, 3);
+    theta[0] = f64::NAN;
+    let (h, asymmetry) = dense_hessian(&mlp, &theta, set.view());
+    assert!(h.iter().any(|v| v.is_nan()));
+    assert!(asymmetry.is_nan(), "asymmetry {asymmetry}");
+    let err = hvp_check(&mlp, &theta, set.view(), 3);
+    assert!(err.is_nan(), "HVP check {err}");
 }
 
 #[test]
@@ -282,6 +338,40 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
     // A different seed gives different numbers.
     let c = run(&NetworkPlan::new(cfg.clone(), 5).unwrap(), &NoProgress).unwrap();
     assert_ne!(a.eigenvalues, c.eigenvalues);
+}
+
+#[test]
+fn flatness_table_has_one_column_pair_per_distinct_curve() {
+    // The default `batch` (100) is also in `batches`, and 100 is listed twice.
+    let mut cfg = small_config();
+    cfg.epochs = 2;
+    cfg.seeds = Seeds::Count(1);
+    cfg.full_hessian = false;
+    cfg.batches = vec![100, 100, 50];
+    let res = run(&NetworkPlan::new(cfg, 4).unwrap(), &NoProgress).unwrap();
+    let batches: Vec<usize> = res.batch_curves.iter().map(|c| c.batch).collect();
+    assert_eq!(batches, [100, 50]);
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), &res).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("network_flatness.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "epoch",
+            "gd_b100_mean",
+            "gd_b100_std",
+            "sgd_b100_mean",
+            "sgd_b100_std",
+            "gld_b100_mean",
+            "gld_b100_std",
+            "sgd_b50_mean",
+            "sgd_b50_std",
+        ]
+    );
+    for line in text.lines().skip(1) {
+        assert_eq!(line.split(',').count(), header.len());
+    }
 }
 
 #[test]

@@ -174,9 +174,12 @@ fn eta_lambda0_above_two_diverges_for_every_walker() {
     assert!(!json.contains("x_ss_abs"));
     // After every walker diverged the time series has no alive walker and empty means.
     assert_eq!(*r.timeseries.alive.last().unwrap(), 0);
+    let csv =
+        flatscape::report::files::csv_text(flatscape::report::run::timeseries_rows(&r.timeseries))
+            .unwrap();
     assert!(
-        r.timeseries
-            .to_csv_string()
+        String::from_utf8(csv)
+            .unwrap()
             .lines()
             .last()
             .unwrap()

@@ -12,7 +12,7 @@ use crate::report::write_run;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::study::{self, RunArtifacts, StudyError, Summary};
 
-pub use progress::ConsoleProgress;
+pub use progress::{ConsoleProgress, install_interrupt_handler};
 
 /// Options shared by `run` and `figures`.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +118,7 @@ impl OutputFolder {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|e| fail(format!("cannot create its parent: {e}")))?;
+        remove_abandoned_partials(&parent, &name);
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir(&staging).map_err(|e| fail(format!("cannot write next to it: {e}")))?;
@@ -150,6 +151,28 @@ impl OutputFolder {
     /// Remove the unfinished files.
     pub fn abandon(self) {
         let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+/// Remove `.NAME.partial-PID` siblings left by a run that was killed (its process is gone).
+fn remove_abandoned_partials(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .map(|rest| rest.trim_end_matches(".old"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive || pid == std::process::id() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

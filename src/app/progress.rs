@@ -1,13 +1,28 @@
 //! Console progress: an indicatif bar (or spinner) per task, behind the [`Progress`] callback.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Progress;
 
-/// Progress bars on the terminal's standard error; hidden when `quiet`.
+/// Set by the Ctrl-C handler of the command line ([`install_interrupt_handler`]).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// On the first Ctrl-C (SIGINT) ask the running computation to stop at its next check (it then
+/// removes its unfinished output folder and exits with 130); on the second, exit at once.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupting: stopping at the next check (Ctrl-C again to quit at once)");
+    });
+}
+
+/// Progress bars on the terminal's standard error (hidden when `quiet`); cancelled by Ctrl-C.
 pub struct ConsoleProgress {
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
@@ -69,5 +84,9 @@ impl Progress for ConsoleProgress {
         {
             b.finish_and_clear();
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        INTERRUPTED.load(Ordering::Relaxed)
     }
 }

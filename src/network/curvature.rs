@@ -49,10 +49,11 @@ pub fn dense_hessian(mlp: &Mlp, theta: &[f64], data: Batch) -> (Array2<f64>, f64
             norm += h[[i, j]].powi(2);
         }
     }
-    let asymmetry = if norm > 0.0 {
-        (diff / norm).sqrt()
-    } else {
+    // A NaN entry gives a NaN asymmetry (a zero Hessian is exactly symmetric).
+    let asymmetry = if norm == 0.0 {
         0.0
+    } else {
+        (diff / norm).sqrt()
     };
     let ht = h.t().to_owned();
     h += &ht;
@@ -152,6 +153,25 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn normalise(v: &mut [f64]) {
     let n = dot(v, v).sqrt();
     v.iter_mut().for_each(|x| *x /= n);
+}
+
+/// Largest relative difference |a_i − b_i| / |b_i| over the pairs (0 for none); NaN when a
+/// pair gives NaN, so that a failed check never reads as agreement.
+pub fn max_rel_error(approx: &[f64], exact: &[f64]) -> f64 {
+    approx
+        .iter()
+        .zip(exact)
+        .map(|(a, b)| ((a - b) / b).abs())
+        .fold(0.0, max_nan)
+}
+
+/// The larger of `a` and `b`, or NaN if either is NaN (`f64::max` drops a NaN).
+fn max_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 /// Flatness F = Π_{i=1..k} λ_i^(−1/(2k)) of the k largest eigenvalues (Fig. 3 caption, k = 10);

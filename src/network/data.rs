@@ -1,5 +1,5 @@
-//! The UCI 8×8 handwritten digits (shipped inside `smartcore`), scaled to [0, 1] and split into a
-//! fixed, seeded train/test partition.
+//! The UCI 8×8 handwritten digits (1797 samples, shipped in `data/digits.csv`; source and licence
+//! in `data/README.md`), scaled to [0, 1] and split into a fixed, seeded train/test partition.
 //!
 //! Layout: `x` is row-major, one sample per row (64 pixels, pixel index fastest).
 
@@ -12,8 +12,12 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub const N_CLASSES: usize = 10;
 /// Input dimension (8×8 pixels).
 pub const N_PIXELS: usize = 64;
+/// Number of digits in the data set.
+pub const N_SAMPLES: usize = 1797;
 /// Largest pixel value in the raw data (pixels are integers 0..=16).
-const PIXEL_MAX: f64 = 16.0;
+pub const PIXEL_MAX: u8 = 16;
+/// The digits, one sample per line: 64 pixels (row-major) then the label, comma-separated.
+const DIGITS_CSV: &str = include_str!("../../data/digits.csv");
 
 /// A labelled set of samples.
 #[derive(Debug, Clone)]
@@ -86,13 +90,39 @@ pub struct Digits {
     pub test: Samples,
 }
 
+/// The digits as shipped: pixels 0..=16 (`N_PIXELS` per sample, samples in file order) and
+/// labels 0..10.
+pub fn load_raw() -> (Vec<u8>, Vec<u8>) {
+    let mut pixels = Vec::with_capacity(N_SAMPLES * N_PIXELS);
+    let mut labels = Vec::with_capacity(N_SAMPLES);
+    for (i, line) in DIGITS_CSV.lines().enumerate() {
+        let values: Vec<u8> = line
+            .trim_end()
+            .split(',')
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|e| panic!("data/digits.csv line {}: {v:?}: {e}", i + 1))
+            })
+            .collect();
+        assert_eq!(
+            values.len(),
+            N_PIXELS + 1,
+            "data/digits.csv line {}: expected {} values",
+            i + 1,
+            N_PIXELS + 1
+        );
+        pixels.extend_from_slice(&values[..N_PIXELS]);
+        labels.push(values[N_PIXELS]);
+    }
+    (pixels, labels)
+}
+
 /// Load all 1797 digits, pixels scaled to [0, 1].
 pub fn load_all() -> Samples {
-    let ds = smartcore::dataset::digits::load_dataset();
-    let (n, d) = (ds.num_samples, ds.num_features);
-    debug_assert_eq!(d, N_PIXELS);
-    let x = Array2::from_shape_fn((n, d), |(i, j)| f64::from(ds.data[i * d + j]) / PIXEL_MAX);
-    let labels = ds.target.iter().map(|&t| t.round() as u8).collect();
+    let (pixels, labels) = load_raw();
+    let x = Array2::from_shape_fn((labels.len(), N_PIXELS), |(i, j)| {
+        f64::from(pixels[i * N_PIXELS + j]) / f64::from(PIXEL_MAX)
+    });
     Samples { x, labels }
 }
 
@@ -110,5 +140,5 @@ pub fn split(train_size: usize, seed: u64) -> Digits {
 
 /// Total number of digits in the data set.
 pub fn total_samples() -> usize {
-    1797
+    N_SAMPLES
 }

@@ -2,6 +2,7 @@
 //! diag Ĥ and diag Ĉ, Fig. 2(b) flatness vs epoch for GD/SGD/GLD, Fig. 3(b) flatness vs epoch
 //! for several batch sizes — all through [`crate::report::plot`], PNG + SVG.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The stems of the network figures (Figs. 1a, 1b, 2b, 3b), in the order they are drawn.
@@ -183,7 +184,8 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
 }
 
 /// Write the data behind the figures: `network_spectrum.csv` (rank, eigenvalue, diag Ĉ) and
-/// `network_flatness.csv` (epoch, then mean and s.d. of F for every curve of Figs. 2b and 3b).
+/// `network_flatness.csv` (epoch, then mean and s.d. of F for every distinct curve of Figs. 2b
+/// and 3b).
 pub fn write_tables(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
     if !result.eigenvalues.is_empty() {
         let ranks: Vec<f64> = (1..=result.eigenvalues.len()).map(|r| r as f64).collect();
@@ -193,10 +195,13 @@ pub fn write_tables(out: &Path, result: &NetworkResult) -> Result<(), WriteError
             &[&ranks, &result.eigenvalues, &result.c_hat_diag],
         )?;
     }
+    // SGD at `batch` is both a Fig. 2b and a Fig. 3b curve (the same runs): one column each.
+    let mut seen = BTreeSet::new();
     let curves: Vec<&FlatnessCurve> = result
         .optimiser_curves
         .iter()
         .chain(&result.batch_curves)
+        .filter(|c| seen.insert((c.optimiser, c.batch)))
         .collect();
     let epochs = curves
         .iter()

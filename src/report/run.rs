@@ -431,18 +431,21 @@ struct TimeSeriesRow {
 
 /// timeseries.csv: the sampler's ensemble curves (means empty when no walker is alive).
 fn write_timeseries(out: &Path, ts: &sampler::TimeSeries) -> Result<(), WriteError> {
-    write_rows(
-        &out.join("timeseries.csv"),
-        (0..ts.step.len()).map(|k| TimeSeriesRow {
-            step: ts.step[k],
-            t: ts.t[k],
-            alive: ts.alive[k],
-            mean_flatness: cell(ts.mean_flatness[k]),
-            mean_flatness_hat: cell(ts.mean_flatness_hat[k]),
-            mean_loss: cell(ts.mean_loss[k]),
-            mean_x: cell(ts.mean_x[k]),
-            mean_abs_x: cell(ts.mean_abs_x[k]),
-            mean_y_sq: cell(ts.mean_y_sq[k]),
-        }),
-    )
+    write_rows(&out.join("timeseries.csv"), timeseries_rows(ts))
+}
+
+/// The rows of timeseries.csv: `step,t,alive,mean_flatness,mean_flatness_hat,mean_loss,mean_x,
+/// mean_abs_x,mean_y_sq`.
+pub fn timeseries_rows(ts: &sampler::TimeSeries) -> impl Iterator<Item = impl serde::Serialize> {
+    (0..ts.step.len()).map(|k| TimeSeriesRow {
+        step: ts.step[k],
+        t: ts.t[k],
+        alive: ts.alive[k],
+        mean_flatness: cell(ts.mean_flatness[k]),
+        mean_flatness_hat: cell(ts.mean_flatness_hat[k]),
+        mean_loss: cell(ts.mean_loss[k]),
+        mean_x: cell(ts.mean_x[k]),
+        mean_abs_x: cell(ts.mean_abs_x[k]),
+        mean_y_sq: cell(ts.mean_y_sq[k]),
+    })
 }

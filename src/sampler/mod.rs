@@ -15,7 +15,6 @@ pub mod rng;
 pub mod walk2d;
 pub mod walk_nd;
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -24,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::landscape::valley_nd::ValleyNd;
 use crate::noise::{Noise, sym_abs_pow};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::config::{AxisConfig, Cancelled, Invalid, Progress, check_finite, check_positive};
 use crate::landscape::Landscape;
@@ -41,6 +42,8 @@ pub const ND_BATCH: usize = 4;
 /// Batches run in parallel before their results are folded (bounds memory; fixed, so the
 /// reduction order is the same for any thread count).
 pub const REDUCE_GROUP: usize = 256;
+/// How often the cancel watcher asks the progress callback.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 /// Largest number of walkers accepted.
 pub const MAX_WALKERS: usize = 100_000_000;
 
@@ -566,39 +569,6 @@ pub struct TimeSeries {
     pub mean_y_sq: Vec<f64>,
 }
 
-impl TimeSeries {
-    /// CSV text, header `step,t,alive,mean_flatness,mean_flatness_hat,mean_loss,mean_x,mean_abs_x,mean_y_sq`;
-    /// means are empty when no walker is alive.
-    pub fn to_csv_string(&self) -> String {
-        let mut s = String::from(
-            "step,t,alive,mean_flatness,mean_flatness_hat,mean_loss,mean_x,mean_abs_x,mean_y_sq\n",
-        );
-        let cell = |v: f64| {
-            if v.is_finite() {
-                format!("{v:e}")
-            } else {
-                String::new()
-            }
-        };
-        for k in 0..self.step.len() {
-            let _ = writeln!(
-                s,
-                "{},{:e},{},{},{},{},{},{},{}",
-                self.step[k],
-                self.t[k],
-                self.alive[k],
-                cell(self.mean_flatness[k]),
-                cell(self.mean_flatness_hat[k]),
-                cell(self.mean_loss[k]),
-                cell(self.mean_x[k]),
-                cell(self.mean_abs_x[k]),
-                cell(self.mean_y_sq[k]),
-            );
-        }
-        s
-    }
-}
-
 /// Everything a sampler run produces.
 #[derive(Debug, Clone)]
 pub struct SamplerRun {
@@ -643,6 +613,7 @@ pub fn run(
             Model::D2(_) => grid,
             Model::Nd(_) => None,
         },
+        stop: Arc::new(AtomicBool::new(false)),
     };
     let (batches, per_batch) = match model {
         Model::D2(_) => (cfg.walkers.div_ceil(LANES), LANES),
@@ -699,20 +670,43 @@ pub fn run(
     };
     // Fixed groups of batches run in parallel, then fold in batch order: memory stays bounded
     // and the reduction order does not depend on the thread count.
-    let mut acc = Reduction::new(&plan);
-    for first in (0..batches).step_by(REDUCE_GROUP) {
-        let outs: Vec<BatchOut> = (first..(first + REDUCE_GROUP).min(batches))
-            .into_par_iter()
-            .map(run_batch)
-            .collect();
-        for out in outs {
-            acc.add(out);
+    // A watcher thread turns a cancel request into `plan.stop`, which the walks check every
+    // STOP_CHECK_STEPS steps, so a cancel takes effect within a fraction of a second.
+    let done = AtomicBool::new(false);
+    let acc = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                if progress.cancelled() {
+                    plan.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+                std::thread::park_timeout(CANCEL_POLL);
+            }
+        });
+        let mut acc = Some(Reduction::new(&plan));
+        for first in (0..batches).step_by(REDUCE_GROUP) {
+            let outs: Vec<BatchOut> = (first..(first + REDUCE_GROUP).min(batches))
+                .into_par_iter()
+                .map(run_batch)
+                .collect();
+            if plan.stop.load(Ordering::Relaxed) || progress.cancelled() {
+                acc = None;
+                break;
+            }
+            if let Some(a) = acc.as_mut() {
+                for out in outs {
+                    a.add(out);
+                }
+            }
         }
-        if progress.cancelled() {
-            progress.finish();
-            return Err(Cancelled);
-        }
-    }
+        done.store(true, Ordering::Release);
+        watcher.thread().unpark();
+        acc
+    });
+    let Some(acc) = acc else {
+        progress.finish();
+        return Err(Cancelled);
+    };
     let seconds = clock.elapsed().as_secs_f64();
     progress.finish();
 

@@ -36,9 +36,20 @@ pub(crate) struct Plan {
     pub traj_walkers: usize,
     pub traj_stride: usize,
     pub grid: Option<(AxisConfig, AxisConfig)>,
+    /// Set when the caller asked to stop; walkers check it every [`STOP_CHECK_STEPS`] steps.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Steps between two looks at [`Plan::stop`] inside a walk (a power of two).
+pub(crate) const STOP_CHECK_STEPS: usize = 1 << 16;
+
 impl Plan {
+    /// True when the run should stop now (checked at step `k`).
+    #[inline(always)]
+    pub fn stop_at(&self, k: usize) -> bool {
+        k & (STOP_CHECK_STEPS - 1) == 0 && self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Log-spaced record steps 0, 1, …, steps.
     pub fn log_steps(steps: usize) -> Vec<usize> {
         let mut v = vec![0usize];

@@ -278,6 +278,9 @@ pub(crate) fn run_batch<R: Rule2d>(
     let mut hist_countdown = HIST_STRIDE;
 
     for k in 1..=plan.steps {
+        if plan.stop_at(k) {
+            break;
+        }
         if R::NOISY {
             rng.normals(&mut n1, &mut n2);
         }

@@ -343,6 +343,9 @@ pub(crate) fn run_batch(
         let mut diverged_at = None;
 
         for k in 1..=plan.steps {
+            if plan.stop_at(k) {
+                break;
+            }
             // Advance; z_prev is the search observable of x_{k−1}.
             if !matches!(rule, RuleNd::Gd { .. }) {
                 rng.fill_normals(&mut sc.xi);
