@@ -316,3 +316,130 @@ fn interrupted_runs_leave_the_previous_result_whole() {
     assert!(out.status.success());
     assert_eq!(names(dir.path()), ["ok.toml", "res", "slow.toml"]);
 }
+
+/// Run `text` as a scenario; return (stdout, stderr, summary.json).
+fn run_text(text: &str) -> (String, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), text).unwrap();
+    let out = flatscape(&["run", "s.toml", "--out", "res"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("res/summary.json")).unwrap(),
+    )
+    .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+        summary,
+    )
+}
+
+fn warnings(summary: &serde_json::Value) -> Vec<String> {
+    summary["warnings"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn negative_and_under_resolved_transients_are_warned_about() {
+    // The shipped anisotropic-valley set-up on a coarse grid with plain TR-BDF2 steps of 0.5.
+    let text = r#"name = "neg"
+[landscape]
+kind = "valley2d"
+epsilon = 0.0
+lambda = [8.0, -2.0, 1.0]
+[noise]
+kind = "anisotropic"
+delta = 0.01
+kappa = 4.0
+[fokker_planck]
+x = { min = -1.6, max = 1.6, cells = 48 }
+y = { min = -0.25, max = 0.25, cells = 24 }
+steady = false
+t_end = 20.0
+dt = 0.5
+start_steps = 0
+initial = { kind = "gaussian", mean = [0.3, 0.1], std = [0.1, 0.05] }
+"#;
+    let min = |s: &serde_json::Value| {
+        s["fokker_planck"]["transient_min_density"]
+            .as_f64()
+            .unwrap()
+    };
+    let (_, stderr, plain) = run_text(text);
+    let w = warnings(&plain);
+    assert!(w.iter().any(|w| w.contains("went negative")), "{w:?}");
+    assert!(
+        stderr.contains("warning: the transient density went negative"),
+        "{stderr}"
+    );
+    // The backward-Euler start (4 steps by default) takes most of it away.
+    let (_, _, started) = run_text(&text.replace("start_steps = 0\n", ""));
+    eprintln!(
+        "minimum density: plain TR-BDF2 {}, backward-Euler start {}",
+        min(&plain),
+        min(&started)
+    );
+    assert!(min(&plain) < -1.0);
+    assert!(min(&started).abs() < 1e-2 * min(&plain).abs());
+    // An initial width below one cell keeps its mass but is reported.
+    let narrow = text.replace("std = [0.1, 0.05]", "std = [0.001, 0.001]");
+    let (_, _, summary) = run_text(&narrow);
+    let w = warnings(&summary);
+    assert!(w.iter().any(|w| w.contains("under-resolved in x")), "{w:?}");
+    assert!((summary["fokker_planck"]["mass"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_transient_density_is_not_compared_with_the_stationary_theory() {
+    let text = format!(
+        "{}[theory]\n",
+        VALID.replace(
+            "steady = true\ndt = 0.01",
+            "steady = false\ndt = 0.1\nt_end = 0.5\ninitial = { kind = \"gaussian\", mean = [1.0, 0.0], std = [0.2, 0.1] }",
+        )
+    );
+    let (stdout, _, summary) = run_text(&text);
+    assert_eq!(summary["fokker_planck"]["density"], "transient");
+    assert!(summary.get("comparison").is_none(), "{summary}");
+    assert!(!stdout.contains("L1 distances"), "{stdout}");
+}
+
+#[test]
+fn the_console_shows_the_summary_transition() {
+    let text = format!(
+        "{}[theory]\n",
+        VALID.replace("sigma = 0.2", "sigma = 0.2\npower = 1.1")
+    );
+    let (stdout, _, summary) = run_text(&text);
+    let star = summary["theory"]["delta_s_star_reduced"].as_f64().unwrap();
+    assert!((star - 0.00325).abs() < 1e-5, "{star}");
+    assert!(stdout.contains("Δ_S* = 0.00325"), "{stdout}");
+    let aniso = format!(
+        "{}[theory]\n",
+        VALID.replace(
+            "kind = \"hessian\"\neta = 0.01\nsigma = 0.2",
+            "kind = \"anisotropic\"\ndelta = 0.01\nkappa = 4.0",
+        )
+    );
+    let (stdout, _, _) = run_text(&aniso);
+    assert!(stdout.contains("Δ_S* = does not apply"), "{stdout}");
+}
+
+#[test]
+fn an_under_resolved_steady_peak_is_warned_about_naming_the_axis() {
+    // σ = 0.02: Δ_S below the transition, the peak at x = 0 is a few hundredths wide.
+    let (_, stderr, summary) = run_text(&VALID.replace("sigma = 0.2", "sigma = 0.02"));
+    let w = warnings(&summary);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("steady peak spans only") && w.contains(" in x ")),
+        "{w:?}"
+    );
+    assert!(stderr.contains("fokker_planck.x.cells >="), "{stderr}");
+    // The shipped grid of the paper's scenario resolves its peak: no warning.
+    let (_, _, summary) = run_text(&VALID.replace("cells = 48", "cells = 400"));
+    assert!(warnings(&summary).is_empty(), "{:?}", warnings(&summary));
+}

@@ -96,7 +96,7 @@ impl Ctx<'_> {
     /// The title of a gallery figure (quick-mode figures say so).
     fn title(&self, title: &str) -> String {
         if self.opts.quick {
-            format!("{title} [quick mode: coarse, few walkers]")
+            format!("{title} [quick mode]")
         } else {
             title.to_string()
         }
@@ -123,7 +123,8 @@ impl Ctx<'_> {
             return Ok(());
         };
         let (a, b) = (self.stem(names[0]), self.stem(names[1]));
-        sweep_report::write_sweep_figures([&a, &b], sc, sw, &table.rows)?;
+        let suffix = self.title("").to_string();
+        sweep_report::write_sweep_figures([&a, &b], sc, sw, &table.rows, &suffix)?;
         Ok(())
     }
 }
@@ -296,6 +297,8 @@ fn trajectories(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         });
     }
     if let Some(v) = valley {
+        // Draw σ = 0.2 first and σ = 0 last: the short σ = 0 path would hide under the others.
+        xy.reverse();
         let path = ctx.stem("fig5a_trajectories");
         let title = ctx.title("Fig. 5(a): SGD trajectories, η = 0.01");
         crate::report::trajectories::draw_trajectories(&path, &v, &title, xy)?;

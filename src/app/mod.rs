@@ -207,6 +207,9 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<Summary, AppError> {
         .clone()
         .unwrap_or_else(|| Path::new("output").join(scenario.name()));
     let (art, out) = with_threads(opts.threads, || run_into(&scenario, &out, opts.quiet))?;
+    for w in &art.summary.warnings {
+        eprintln!("warning: {w}");
+    }
     if !opts.quiet {
         print_summary(&art.summary, &out);
     }
@@ -255,16 +258,19 @@ fn print_summary(summary: &Summary, out: &Path) {
         );
     }
     if let Some(th) = &summary.theory {
-        let star = th
-            .delta_s_star
-            .map_or_else(|| "none".to_string(), |v| format!("{v:.4}"));
+        // The transition of this noise model (the reduced level's, which follows γ).
+        let star = match (th.delta_s, th.delta_s_star_reduced) {
+            (None, _) => "does not apply (this noise has no Δ_S = ησ)".to_string(),
+            (Some(_), None) => "none (λ1 >= 0: no transition)".to_string(),
+            (Some(_), Some(v)) => format!("{v:.5}"),
+        };
         println!("  theory: x_ss = {:.4} (reduced), Δ_S* = {star}", th.x_ss);
     }
     if let Some(sm) = &summary.sampler {
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
         println!(
-            "  sampler {:?}: {} walkers × {} steps, diverged {:.3}, |x_ss| = {}, F(x_ss) = {}, τ_s = {}, {:.2e} walker-steps/s",
-            sm.kind,
+            "  sampler {}: {} walkers × {} steps, diverged {:.3}, |x_ss| = {}, F(x_ss) = {}, τ_s = {}, {:.2e} walker-steps/s",
+            sm.kind.name(),
             sm.walkers,
             sm.steps,
             sm.diverged_fraction,

@@ -16,8 +16,8 @@ pub const MAX_CELLS: usize = 4_200_000;
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum InitialConfig {
-    /// A Gaussian with the given mean and per-axis standard deviation, sampled at the cell
-    /// centres and normalised to mass 1.
+    /// A Gaussian with the given mean and per-axis standard deviation: its exact mass in each
+    /// cell, normalised to mass 1.
     Gaussian {
         /// Mean [x, y].
         mean: [f64; 2],

@@ -133,6 +133,82 @@ pub struct FpSummary {
     pub transient_cell_steps_per_second: Option<f64>,
 }
 
+/// Below −this × the largest |P| a negative density is not round-off.
+pub const NEGATIVE_TOLERANCE: f64 = 1e-9;
+/// A Gaussian initial density narrower than this many cells (σ/h) is under-resolved.
+pub const MIN_INITIAL_STD_CELLS: f64 = 2.0;
+/// A steady peak narrower than this many cells (full width at half maximum) is under-resolved.
+pub const MIN_PEAK_CELLS: f64 = 5.0;
+
+/// Full width at half maximum of the highest peak of `p` on a uniform grid, in cells
+/// (linear interpolation of the half-maximum crossings).
+pub fn peak_width_cells(p: &[f64]) -> f64 {
+    let Some((m, &top)) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
+        return 0.0;
+    };
+    if top.is_nan() || top <= 0.0 {
+        return 0.0;
+    }
+    let half = 0.5 * top;
+    let mut right = (p.len() - 1) as f64;
+    for k in m + 1..p.len() {
+        if p[k] < half {
+            right = (k - 1) as f64 + (p[k - 1] - half) / (p[k - 1] - p[k]);
+            break;
+        }
+    }
+    let mut left = 0.0;
+    for k in (0..m).rev() {
+        if p[k] < half {
+            left = (k + 1) as f64 - (p[k + 1] - half) / (p[k + 1] - p[k]);
+            break;
+        }
+    }
+    right - left
+}
+
+/// Plain-language warnings about the numerics of a solution: negative transient densities,
+/// an under-resolved initial density, a steady peak that spans too few cells.
+pub fn warnings(plan: &FpPlan, sol: &FpSolution) -> Vec<String> {
+    let cfg = plan.config();
+    let g = &sol.grid;
+    let mut out = Vec::new();
+    if let Some(min) = sol.summary.transient_min_density {
+        let scale = sol.density.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        if min < -NEGATIVE_TOLERANCE * scale {
+            out.push(format!(
+                "the transient density went negative (minimum {min:.3e} against a final peak of {scale:.3e}): reduce fokker_planck.dt (now {}) or raise fokker_planck.start_steps (now {})",
+                cfg.dt, cfg.start_steps
+            ));
+        }
+    }
+    if let Some(InitialConfig::Gaussian { std, .. }) = &cfg.initial {
+        for (axis, s, h) in [("x", std[0], g.dx), ("y", std[1], g.dy)] {
+            if s < MIN_INITIAL_STD_CELLS * h {
+                out.push(format!(
+                    "the initial density is under-resolved in {axis}: std = {s} is less than {MIN_INITIAL_STD_CELLS} cells ({axis}-cell = {h:.3e}); widen it or refine fokker_planck.{axis}.cells"
+                ));
+            }
+        }
+    }
+    if sol.summary.density == "steady" {
+        let axes = [
+            ("x", g.marginal_x(&sol.density), cfg.x.cells),
+            ("y", g.marginal_y(&sol.density), cfg.y.cells),
+        ];
+        for (axis, p, cells) in axes {
+            let w = peak_width_cells(&p);
+            if w < MIN_PEAK_CELLS {
+                let suggest = (cells as f64 * 2.0 * MIN_PEAK_CELLS / w.max(0.5)).ceil() as usize;
+                out.push(format!(
+                    "the steady peak spans only {w:.1} cells in {axis} (full width at half maximum): the grid is too coarse there; try fokker_planck.{axis}.cells >= {suggest} or a narrower domain"
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Everything the FP solver produces.
 #[derive(Debug, Clone)]
 pub struct FpSolution {
@@ -167,16 +243,27 @@ pub enum FpError {
     Cancelled(#[from] Cancelled),
 }
 
-/// The initial density of a transient run on `grid` (point values, normalised).
+/// The initial density of a transient run on `grid`: the Gaussian's exact mass in each cell
+/// (products of error-function differences) divided by the cell area, so even a Gaussian narrower
+/// than a cell keeps its mass; normalised to mass 1.
 pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
     let mut p = vec![0.0; grid.len()];
     match init {
         InitialConfig::Gaussian { mean, std } => {
-            for i in 0..grid.nx {
-                let zx = (grid.x(i) - mean[0]) / std[0];
-                for j in 0..grid.ny {
-                    let zy = (grid.y(j) - mean[1]) / std[1];
-                    p[grid.index(i, j)] = (-0.5 * (zx * zx + zy * zy)).exp();
+            // Mass of N(m, s²) in [c − h/2, c + h/2].
+            let cell_mass = |c: f64, h: f64, m: f64, s: f64| {
+                let z = |v: f64| (v - m) / (s * std::f64::consts::SQRT_2);
+                0.5 * (libm::erf(z(c + 0.5 * h)) - libm::erf(z(c - 0.5 * h)))
+            };
+            let wx: Vec<f64> = (0..grid.nx)
+                .map(|i| cell_mass(grid.x(i), grid.dx, mean[0], std[0]))
+                .collect();
+            let wy: Vec<f64> = (0..grid.ny)
+                .map(|j| cell_mass(grid.y(j), grid.dy, mean[1], std[1]))
+                .collect();
+            for (i, a) in wx.iter().enumerate() {
+                for (j, b) in wy.iter().enumerate() {
+                    p[grid.index(i, j)] = a * b;
                 }
             }
         }

@@ -41,7 +41,17 @@ pub struct PhaseDiagram {
 impl Figure for PhaseDiagram {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let e = |e: &dyn std::fmt::Display| e.to_string();
-        let (main, bar) = root.split_horizontally(super::plot::SIZE.0 - 130);
+        // The inset cut gets its own column between the diagram and the colour bar, so that
+        // it never covers the diagram or its transition lines.
+        const BAR: u32 = 130;
+        const INSET: u32 = 250;
+        let has_inset = self
+            .inset
+            .as_ref()
+            .is_some_and(|(_, p)| p.iter().filter(|q| q.1.is_finite()).count() > 1);
+        let (main, side) =
+            root.split_horizontally(super::plot::SIZE.0 - BAR - if has_inset { INSET } else { 0 });
+        let (inset_column, bar) = side.split_horizontally(if has_inset { INSET } else { 0 });
         let (ns, ne) = (self.sigma.len(), self.eta.len());
         let half = |v: &[f64]| {
             if v.len() > 1 {
@@ -161,9 +171,8 @@ impl Figure for PhaseDiagram {
         if let Some((label, pts)) = &self.inset {
             let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1.is_finite()).collect();
             if pts.len() > 1 {
-                let (w, h) = main.dim_in_pixel();
-                let inset = main.margin(60, (h as f64 * 0.45) as i32, (w as f64 * 0.52) as i32, 30);
-                inset.fill(&WHITE.mix(0.9)).map_err(|x| e(&x))?;
+                let (_, h) = inset_column.dim_in_pixel();
+                let inset = inset_column.margin(70, (h as f64 * 0.35) as i32, 6, 14);
                 let (y0, y1) = pts
                     .iter()
                     .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {

@@ -248,8 +248,20 @@ pub fn draw_line_plot<DB: DrawingBackend>(
                 .configure_mesh()
                 .x_desc(plot.x_label.as_str())
                 .y_desc(plot.y_label.as_str())
-                .x_label_formatter(&|v| format_tick(*v))
-                .y_label_formatter(&|v| format_tick(*v))
+                .x_label_formatter(&|v| {
+                    if plot.log_x {
+                        format_tick(*v)
+                    } else {
+                        format_axis_tick(*v, x1 - x0, 10)
+                    }
+                })
+                .y_label_formatter(&|v| {
+                    if plot.log_y {
+                        format_tick(*v)
+                    } else {
+                        format_axis_tick(*v, y1 - y0, 10)
+                    }
+                })
                 .x_labels(if plot.log_x { 6 } else { 10 })
                 .y_labels(if plot.log_y { 6 } else { 10 })
                 .label_style((FONT, 15))
@@ -355,6 +367,28 @@ pub fn draw_line_plot<DB: DrawingBackend>(
 }
 
 /// A compact tick label with about three significant digits.
+/// A tick label on a linear axis spanning `span` with about `labels` labels: as many decimals
+/// as the label spacing needs (so neighbouring labels never print alike), and `0` for values
+/// that are zero up to round-off (never "-0.0").
+pub fn format_axis_tick(v: f64, span: f64, labels: usize) -> String {
+    let step = (span / labels.max(1) as f64).abs();
+    if step.is_nan() || step <= 0.0 || !v.is_finite() {
+        return format_tick(v);
+    }
+    if v.abs() < 1e-9 * step {
+        return "0".into();
+    }
+    let a = v.abs().max(span.abs());
+    if !(1e-3..1e5).contains(&a) {
+        // Scientific: enough mantissa digits to separate neighbours.
+        let digits = ((a / step).log10().ceil() as usize).clamp(1, 6);
+        return format!("{v:.digits$e}");
+    }
+    let decimals = (-step.log10() - 1e-9).ceil().clamp(0.0, 10.0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// A tick label chosen by the value's own size (log axes, legends, colour bars).
 pub fn format_tick(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
@@ -607,4 +641,25 @@ pub fn draw_colorbar<DB: DrawingBackend>(
     }))
     .map_err(|x| e(&x))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+
+    #[test]
+    fn neighbouring_ticks_never_print_alike_and_zero_has_no_sign() {
+        // Fig. 4(b)'s y-axis: 0.0030, 0.0035, 0.0040 used to print 0.003, 0.004, 0.004.
+        let span = 0.005;
+        let labels: Vec<String> = (0..=10)
+            .map(|k| format_axis_tick(k as f64 * 0.0005, span, 10))
+            .collect();
+        let mut dedup = labels.clone();
+        dedup.dedup();
+        assert_eq!(labels, dedup, "{labels:?}");
+        assert_eq!(format_axis_tick(-1e-17, 1.0, 10), "0");
+        assert_eq!(format_axis_tick(0.5, 1.0, 10), "0.5");
+        assert_eq!(format_axis_tick(150.0, 1000.0, 10), "150");
+        assert_eq!(format_axis_tick(-0.04, 0.4, 10), "-0.04");
+    }
 }

@@ -33,7 +33,13 @@ pub fn write_run(out: &Path, scenario: &Scenario, art: &RunArtifacts) -> Result<
     if let (Some(table), Some(sw)) = (&art.sweep, scenario.sweep()) {
         write_rows(&out.join("sweep.csv"), &table.rows)?;
         let [a, b] = super::sweep::sweep_figure_names(sw);
-        super::sweep::write_sweep_figures([&out.join(a), &out.join(b)], scenario, sw, &table.rows)?;
+        super::sweep::write_sweep_figures(
+            [&out.join(a), &out.join(b)],
+            scenario,
+            sw,
+            &table.rows,
+            "",
+        )?;
     }
     if let Some(m) = &art.marginals {
         write_marginal_x(out, &m.x, &m.columns)?;

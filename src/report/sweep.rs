@@ -30,13 +30,15 @@ pub fn write_sweep_figures(
     scenario: &Scenario,
     sw: &SweepConfig,
     rows: &[SweepPoint],
+    title_suffix: &str,
 ) -> Result<(), WriteError> {
     if let (Some(sig), Some(eta)) = (&sw.sigma, &sw.eta) {
         let (sigma, etas) = (sig.values(), eta.values());
-        for (stem, fig) in stems
+        for (stem, mut fig) in stems
             .into_iter()
             .zip(sweep_phase_diagrams(scenario, &sigma, &etas, rows))
         {
+            fig.title.push_str(title_suffix);
             plot::render(stem, &fig)?;
         }
         return Ok(());
@@ -123,7 +125,9 @@ pub fn write_sweep_figures(
     plot::line_plot(
         stems[0],
         &LinePlot {
-            title: "Flatness of the steady state against the SGD noise level".into(),
+            title: format!(
+                "Flatness of the steady state against the SGD noise level{title_suffix}"
+            ),
             legend_left: true,
             x_label: "effective noise level Δ_S = ησ".into(),
             y_label: "flatness F = λ(x)^(−1/2)".into(),
@@ -136,7 +140,7 @@ pub fn write_sweep_figures(
     plot::line_plot(
         stems[1],
         &LinePlot {
-            title: "Steady-state position along the valley".into(),
+            title: format!("Steady-state position along the valley{title_suffix}"),
             legend_left: true,
             x_label: "effective noise level Δ_S = ησ".into(),
             y_label: "|x_ss|".into(),

@@ -82,6 +82,9 @@ pub struct Summary {
     /// Cross-checks between the parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// Numerical warnings (negative or under-resolved densities, …); also printed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The x-marginals of every part on one x-grid (marginal_x.csv).
@@ -143,7 +146,11 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         .theory()
         .map(|plan| theory::solve(plan, x_grid.as_ref().map(|(xs, dx)| (xs.as_slice(), *dx))));
     if let Some(th) = &theory_solution {
-        if let Some(sol) = &fp_solution {
+        // The theory is stationary: compare it with a steady FP density only.
+        if let Some(sol) = fp_solution
+            .as_ref()
+            .filter(|s| s.summary.density == "steady")
+        {
             let p_fp = sol.grid.marginal_x(&sol.density);
             comparison.l1_fp_theory_reduced = Some(l1_distance(&p_fp, &th.marginal_reduced, th.dx));
             comparison.l1_fp_theory_paper = th
@@ -173,7 +180,10 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
     if let Some(res) = &sampler_run
         && let Some(hist) = &res.hist_x
     {
-        if let Some(sol) = &fp_solution {
+        if let Some(sol) = fp_solution
+            .as_ref()
+            .filter(|s| s.summary.density == "steady")
+        {
             let p_fp = sol.grid.marginal_x(&sol.density);
             comparison.l1_fp_sampler =
                 Some(l1_symmetrised(&p_fp, hist, &sol.grid.xs(), sol.grid.dx));
@@ -188,6 +198,10 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         Some(_) => Some(sweep::run(scenario, progress)?),
         None => None,
     };
+    let warnings = match (scenario.fokker_planck(), &fp_solution) {
+        (Some(plan), Some(sol)) => fp::warnings(plan, sol),
+        _ => Vec::new(),
+    };
     let summary = Summary {
         scenario: scenario.name().to_string(),
         wall_seconds: clock.elapsed().as_secs_f64(),
@@ -197,6 +211,7 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         network: network_result.as_ref().map(|n| n.summary.clone()),
         sweep_points: sweep_table.as_ref().map(|t| t.rows.len()),
         comparison: (!comparison.is_empty()).then_some(comparison),
+        warnings,
     };
     Ok(RunArtifacts {
         summary,
