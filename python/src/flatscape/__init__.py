@@ -1,0 +1,33 @@
+"""flatscape: SGD's effective, flatness-dependent regularisation on degenerate loss valleys
+(Yang, Tang & Tu, PRL 130, 237101, 2023), computed by the flatscape Rust core.
+
+    >>> import flatscape as fs
+    >>> sc = fs.Scenario.load("scenarios/hessian-valley.toml")
+    >>> res = fs.run(sc.replace({"noise.sigma": 0.1}))
+    >>> res.fp.density.shape, res.summary["fokker_planck"]["mean_flatness"]
+
+Every number comes from the same Rust code as the ``flatscape`` command line.
+"""
+
+from ._errors import ScenarioError, SolverError
+from ._flatscape import (
+    FpSolution,
+    RunResult,
+    SamplerRun,
+    Scenario,
+    __version__,
+    check,
+    run,
+)
+
+__all__ = [
+    "FpSolution",
+    "RunResult",
+    "SamplerRun",
+    "Scenario",
+    "ScenarioError",
+    "SolverError",
+    "__version__",
+    "check",
+    "run",
+]
