@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plot::{Figure, PALETTE, Series, draw_colorbar, format_tick};
+use super::plot::{Figure, PALETTE, Series, draw_colorbar, format_axis_tick, format_tick};
 
 /// One cell of a phase diagram.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,6 +100,8 @@ impl Figure for PhaseDiagram {
             .disable_mesh()
             .x_desc("batch-noise strength σ")
             .y_desc("learning rate η")
+            .x_label_formatter(&|v| format_axis_tick(*v, x_range.1 - x_range.0, 10))
+            .y_label_formatter(&|v| format_axis_tick(*v, y_range.1 - y_range.0, 10))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
             .draw()
