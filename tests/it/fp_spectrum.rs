@@ -2,7 +2,7 @@
 //! against the exact Ornstein–Uhlenbeck rates, and the hopping rate between the two flat wells
 //! against the adjoint mean first-passage time.
 //!
-//! Run with `cargo test --release --test fp_spectrum -- --nocapture` to see the numbers.
+//! Run with `cargo test --release --test it fp_spectrum:: -- --nocapture` to see the numbers.
 
 use flatscape::config::AxisConfig;
 use flatscape::fp::CrossDiffusionScheme;

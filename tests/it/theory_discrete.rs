@@ -2,7 +2,7 @@
 //! sampler's flat solution moves with η; the discrete-time homogenised theory (the map's exact
 //! fast statistics at frozen x) follows it.
 //!
-//! Run with `cargo test --release --test theory_discrete -- --nocapture` to see the numbers.
+//! Run with `cargo test --release --test it theory_discrete:: -- --nocapture` to see the numbers.
 
 use std::path::Path;
 

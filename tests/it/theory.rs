@@ -465,7 +465,7 @@ fn theory_vs_fp_scenarios_parse() {
     assert!(n >= 5, "found {n} theory-vs-fp scenarios");
 }
 
-/// Prints the table of docs/theory.md: `cargo test --release --test theory -- --ignored --nocapture`.
+/// Prints the table of docs/theory.md: `cargo test --release --test it theory:: -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn print_theory_vs_fp_table() {

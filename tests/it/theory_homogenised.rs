@@ -1,7 +1,7 @@
 //! The homogenised reduction against the converged Fokker–Planck x-marginal on one flat well of
 //! the paper's valley (λ = [8, −2, 1], Hessian noise γ = 2), with the grid study printed.
 //!
-//! Run with `cargo test --release --test theory_homogenised -- --nocapture` to see the tables.
+//! Run with `cargo test --release --test it theory_homogenised:: -- --nocapture` to see the tables.
 
 use flatscape::config::{AxisConfig, NoProgress};
 use flatscape::fp::{self, FokkerPlanckConfig, FpPlan};

@@ -6,7 +6,7 @@
 //!
 //! Every property runs `PROPTEST_CASES` cases (default: the number in its `runner` call). A
 //! long run, with per-property counts on stderr:
-//! `PROPTEST_CASES=100000 cargo test --release --test fuzz_scenario -- --nocapture`.
+//! `PROPTEST_CASES=100000 cargo test --release --test it fuzz_scenario:: -- --nocapture`.
 //! Failing inputs are kept in `proptest-regressions/fuzz_scenario.txt` and replayed first; every
 //! crasher found also has a named test at the end of this file.
 

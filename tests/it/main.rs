@@ -1,0 +1,15 @@
+//! All integration tests in one binary (one link instead of thirteen): `cargo test --release --test it [module::]`.
+
+mod api;
+mod cli;
+mod figures;
+mod fp;
+mod fp_spectrum;
+mod fuzz_scenario;
+mod network;
+mod sampler;
+mod sweep_shards;
+mod theory;
+mod theory_discrete;
+mod theory_homogenised;
+mod three_routes;
