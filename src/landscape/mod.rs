@@ -26,6 +26,32 @@ impl Landscape {
     }
 }
 
+/// A two-dimensional loss L(x, y) with exact first and second derivatives: what the FP operator
+/// (Eq. 10), the 2-D sampler (Eq. 4) and the valley theories need of a landscape.
+pub trait Loss2d: Sync {
+    /// L(x, y).
+    fn loss(&self, x: f64, y: f64) -> f64;
+    /// ∇L(x, y) = (∂L/∂x, ∂L/∂y).
+    fn gradient(&self, x: f64, y: f64) -> [f64; 2];
+    /// The Hessian H(x, y), symmetric.
+    fn hessian(&self, x: f64, y: f64) -> [[f64; 2]; 2];
+}
+
+impl Loss2d for Valley2d {
+    #[inline]
+    fn loss(&self, x: f64, y: f64) -> f64 {
+        Valley2d::loss(self, x, y)
+    }
+    #[inline]
+    fn gradient(&self, x: f64, y: f64) -> [f64; 2] {
+        self.grad(x, y)
+    }
+    #[inline]
+    fn hessian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
+        Valley2d::hessian(self, x, y)
+    }
+}
+
 /// The 2-D valley of Eq. (8): one degenerate variable x, one sharp variable y.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Valley2d {
