@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{Cancelled, Progress, check_cancelled};
-use crate::landscape::Valley2d;
+use crate::landscape::{Landscape, Loss2d};
 use crate::noise::Noise;
 pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig};
 use grid::Grid;
@@ -48,16 +48,16 @@ pub struct Moments {
 }
 
 /// Moments of `p` on `grid` (midpoint rule); normalised by the mass.
-pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
+pub fn moments<L: Loss2d + ?Sized>(grid: &Grid, valley: &L, p: &[f64], t: f64) -> Moments {
     let (mut m0, mut mx, mut my, mut mxx, mut myy, mut mxy, mut mf, mut ml) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for i in 0..grid.nx {
         let x = grid.x(i);
-        let f = valley.flatness(x);
         let col = &p[i * grid.ny..(i + 1) * grid.ny];
-        let (mut c0, mut cy, mut cyy, mut cl) = (0.0, 0.0, 0.0, 0.0);
+        let (mut c0, mut cy, mut cyy, mut cl, mut cf) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for (j, &v) in col.iter().enumerate() {
             let y = grid.y(j);
+            cf += v * valley.flatness(x, y);
             c0 += v;
             cy += v * y;
             cyy += v * y * y;
@@ -69,7 +69,7 @@ pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
         my += cy;
         myy += cyy;
         mxy += cy * x;
-        mf += c0 * f;
+        mf += cf;
         ml += cl;
     }
     let da = grid.cell_area();
@@ -279,7 +279,22 @@ pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
 /// Solve the FP equation (Eq. 10) of a validated plan: steady state and/or transient.
 /// `progress` sees the direct solve as one task of unknown length and the transient step by step.
 pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpError> {
-    let (valley, noise, cfg) = (plan.valley(), plan.noise(), plan.config());
+    match plan.landscape() {
+        Landscape::Valley2d(v) => solve_on(plan, v, progress),
+        Landscape::Expression(e) => solve_on(plan, e, progress),
+        Landscape::Valley(_) | Landscape::None => {
+            unreachable!("FpPlan::from_landscape accepts only 2-D landscapes")
+        }
+    }
+}
+
+/// [`solve`] on the plan's landscape `valley` (monomorphised per landscape type).
+fn solve_on<L: Loss2d>(
+    plan: &FpPlan,
+    valley: &L,
+    progress: &dyn Progress,
+) -> Result<FpSolution, FpError> {
+    let (noise, cfg) = (plan.noise(), plan.config());
     let grid = Grid::new(&cfg.x, &cfg.y);
     let t0 = Instant::now();
     let discrete_eta = match *noise {

@@ -25,6 +25,8 @@
 
 use super::grid::Grid;
 use crate::fp::config::CrossDiffusionScheme;
+use crate::landscape::Loss2d;
+#[cfg(test)]
 use crate::landscape::Valley2d;
 use crate::noise::{Mat2, Noise};
 
@@ -156,7 +158,13 @@ pub const MIN_STABILITY_MARGIN: f64 = 0.05;
 
 /// The modified diffusion of the SGD map, Δ_S |H|^γ (I − ηH/2)⁻¹ on H's eigenvectors (the
 /// factor capped by [`MIN_STABILITY_MARGIN`]); other noise models are returned unchanged.
-pub fn discrete_time_diffusion(valley: &Valley2d, noise: &Noise, eta: f64, x: f64, y: f64) -> Mat2 {
+pub fn discrete_time_diffusion<L: Loss2d + ?Sized>(
+    valley: &L,
+    noise: &Noise,
+    eta: f64,
+    x: f64,
+    y: f64,
+) -> Mat2 {
     let Noise::Hessian {
         eta: noise_eta,
         sigma,
@@ -186,9 +194,9 @@ pub fn discrete_time_diffusion(valley: &Valley2d, noise: &Noise, eta: f64, x: f6
 }
 
 /// Assemble the FP generator A on `grid` (module docs give the scheme).
-pub fn assemble(
+pub fn assemble<L: Loss2d + ?Sized>(
     grid: &Grid,
-    valley: &Valley2d,
+    valley: &L,
     noise: &Noise,
     cross: CrossDiffusionScheme,
 ) -> Stencil9 {
@@ -197,9 +205,9 @@ pub fn assemble(
 
 /// [`assemble`] of the continuum (`discrete_eta = None`) or of the SGD map's modified equation
 /// with learning rate η ([`discrete_time_diffusion`]).
-pub fn assemble_with(
+pub fn assemble_with<L: Loss2d + ?Sized>(
     grid: &Grid,
-    valley: &Valley2d,
+    valley: &L,
     noise: &Noise,
     cross: CrossDiffusionScheme,
     discrete_eta: Option<f64>,
