@@ -3,6 +3,7 @@
 //! Observers (moments, marginals, snapshots) are separate from stepping.
 
 pub mod config;
+pub mod current;
 pub mod grid;
 pub mod nested;
 pub mod operator;
@@ -133,6 +134,9 @@ pub struct FpSummary {
     /// Transient run: cells × steps per second of the stepper.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_cell_steps_per_second: Option<f64>,
+    /// Steady probability currents (current_l1, circulation, entropy_production, …).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub currents: Option<current::CurrentSummary>,
 }
 
 /// Below −this × the largest |P| a negative density is not round-off.
@@ -226,6 +230,8 @@ pub struct FpSolution {
     pub moments: Vec<Moments>,
     /// Transient snapshots (t, P).
     pub snapshots: Vec<(f64, Vec<f64>)>,
+    /// The steady probability current, when a steady state was solved.
+    pub current: Option<current::Current>,
 }
 
 /// Why the FP solver failed.
@@ -415,6 +421,16 @@ fn solve_on<L: Loss2d>(
         .filter(|&&v| v < 0.0)
         .fold(0.0, |acc, v| acc - v)
         * grid.cell_area();
+    let current = steady.as_ref().map(|ss| {
+        current::current(
+            &grid,
+            valley,
+            noise,
+            cfg.cross_diffusion,
+            discrete_eta,
+            &ss.density,
+        )
+    });
     let summary = FpSummary {
         grid: [grid.nx, grid.ny],
         mass: m.mass,
@@ -433,6 +449,7 @@ fn solve_on<L: Loss2d>(
         transient_mass_drift: transient_info.map(|t| t.1),
         transient_min_density: transient_info.map(|t| t.2),
         transient_cell_steps_per_second: transient_info.map(|t| t.3),
+        currents: current.as_ref().map(|c| c.summary),
     };
     Ok(FpSolution {
         grid,
@@ -441,5 +458,6 @@ fn solve_on<L: Loss2d>(
         steady,
         moments: moments_rows,
         snapshots,
+        current,
     })
 }

@@ -390,8 +390,12 @@ impl Program {
         }
         for (i, op) in self.ops.iter().enumerate() {
             let (src, rest) = regs.split_at_mut(i * C);
-            let dst = &mut rest[..C];
-            let r = |k: u32| &src[k as usize * C..(k as usize + 1) * C];
+            let dst: &mut [[f64; W]; C] = (&mut rest[..C]).try_into().expect("C registers");
+            let r = |k: u32| -> &[[f64; W]; C] {
+                src[k as usize * C..(k as usize + 1) * C]
+                    .try_into()
+                    .expect("C registers")
+            };
             match *op {
                 Op::X | Op::Y => {
                     dst[0] = if matches!(op, Op::X) { *x } else { *y };
