@@ -156,6 +156,17 @@ pub fn expression_density<L: Loss2d + ?Sized>(
 ) -> Result<(), WriteError> {
     let g = &sol.grid;
     write_npy(&out.join("density.npy"), &[g.nx, g.ny], &sol.density)?;
+    expression_density_figure(&out.join("fp_density"), loss, sol, title)
+}
+
+/// The FP density of an expression landscape with contours of the loss, into `<stem>.png/.svg`.
+pub fn expression_density_figure<L: Loss2d + ?Sized>(
+    stem: &Path,
+    loss: &L,
+    sol: &FpSolution,
+    title: &str,
+) -> Result<(), WriteError> {
+    let g = &sol.grid;
     let values: Vec<f64> = (0..g.len())
         .map(|k| loss.loss(g.x(k / g.ny), g.y(k % g.ny)))
         .collect();
@@ -169,7 +180,7 @@ pub fn expression_density<L: Loss2d + ?Sized>(
         .map(|k| lo + (hi - lo) * (k as f64 / 8.0).powi(2))
         .collect();
     plot::heatmap(
-        &out.join("fp_density"),
+        stem,
         &Heatmap {
             title: title.to_string(),
             x_label: "x".into(),
