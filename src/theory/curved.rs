@@ -35,7 +35,7 @@ pub const NEWTON_TOL: f64 = 1e-12;
 pub const NEWTON_MAX_ITER: usize = 60;
 /// Largest number of traced points (both directions together).
 pub const MAX_TRACE_POINTS: usize = 2_000_000;
-/// Fewest traced points for the finite-difference geometry (the 5-point stencils need 5).
+/// Fewest traced points for the finite-difference geometry (the stencils need [`STENCIL`]).
 pub const MIN_TRACE_POINTS: usize = 7;
 /// The fast law is integrated over |n| < REACH_FRACTION / |κ_Γ| on the concave side, where the
 /// tubular coordinates stay one-to-one (j = 1 − κ_Γ n > 0).
@@ -269,57 +269,62 @@ pub fn trace_valley(
     Ok(geometry(loss, &pts, i0, [stop_back, stop_fwd]))
 }
 
-/// First and second derivatives along the node index by 5-point stencils (one-sided at the ends).
+/// Points of the finite-difference stencils along the node index (exact for polynomials of
+/// degree STENCIL − 1; one-sided windows at the ends).
+pub const STENCIL: usize = 7;
+
+/// First and second derivatives along the node index by [`STENCIL`]-point Lagrange stencils.
 fn index_derivatives(v: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let n = v.len();
+    let m = STENCIL.min(n);
     let mut d1 = vec![0.0; n];
     let mut d2 = vec![0.0; n];
+    // Weights for each position of the evaluation point inside the window.
+    let weights: Vec<[Vec<f64>; 2]> = (0..m).map(|t| fornberg(t as f64, m)).collect();
     for k in 0..n {
-        // Stencil start so that k−2..k+2 (or the nearest window of 5 inside) is used.
-        let j = k.saturating_sub(2).min(n - 5);
-        let w = [v[j], v[j + 1], v[j + 2], v[j + 3], v[j + 4]];
-        let t = k as f64 - j as f64; // position of k inside the window, 0..4
-        let (c1, c2) = five_point_weights(t);
-        d1[k] = (0..5).map(|i| c1[i] * w[i]).sum();
-        d2[k] = (0..5).map(|i| c2[i] * w[i]).sum();
+        let j = k.saturating_sub(m / 2).min(n - m);
+        let [c1, c2] = &weights[k - j];
+        d1[k] = (0..m).map(|i| c1[i] * v[j + i]).sum();
+        d2[k] = (0..m).map(|i| c2[i] * v[j + i]).sum();
     }
     (d1, d2)
 }
 
-/// Weights of the first and second derivative at integer offset `t` ∈ {0,…,4} of the 5-point
-/// Lagrange polynomial on nodes 0..4 (exact for quartics).
-fn five_point_weights(t: f64) -> ([f64; 5], [f64; 5]) {
-    match t as usize {
-        0 => (
-            [-25.0 / 12.0, 4.0, -3.0, 4.0 / 3.0, -0.25],
-            [35.0 / 12.0, -26.0 / 3.0, 9.5, -14.0 / 3.0, 11.0 / 12.0],
-        ),
-        1 => (
-            [-0.25, -5.0 / 6.0, 1.5, -0.5, 1.0 / 12.0],
-            [11.0 / 12.0, -5.0 / 3.0, 0.5, 1.0 / 3.0, -1.0 / 12.0],
-        ),
-        2 => (
-            [1.0 / 12.0, -2.0 / 3.0, 0.0, 2.0 / 3.0, -1.0 / 12.0],
-            [-1.0 / 12.0, 4.0 / 3.0, -2.5, 4.0 / 3.0, -1.0 / 12.0],
-        ),
-        3 => (
-            [-1.0 / 12.0, 0.5, -1.5, 5.0 / 6.0, 0.25],
-            [-1.0 / 12.0, 1.0 / 3.0, 0.5, -5.0 / 3.0, 11.0 / 12.0],
-        ),
-        _ => (
-            [0.25, -4.0 / 3.0, 3.0, -4.0, 25.0 / 12.0],
-            [11.0 / 12.0, -14.0 / 3.0, 9.5, -26.0 / 3.0, 35.0 / 12.0],
-        ),
+/// Fornberg's weights of the first and second derivative at `t` of the Lagrange polynomial
+/// through the nodes 0, 1, …, m − 1.
+fn fornberg(t: f64, m: usize) -> [Vec<f64>; 2] {
+    // c[d][j]: weight of node j for the d-th derivative, d = 0..=2.
+    let mut c = vec![vec![0.0; m]; 3];
+    c[0][0] = 1.0;
+    let mut c1 = 1.0;
+    let mut c4 = -t;
+    for i in 1..m {
+        let zi = i as f64;
+        let mn = i.min(2);
+        let mut c2 = 1.0;
+        let c5 = c4;
+        c4 = zi - t;
+        for j in 0..i {
+            let c3 = zi - j as f64;
+            c2 *= c3;
+            if j == i - 1 {
+                for d in (1..=mn).rev() {
+                    c[d][i] = c1 * (d as f64 * c[d - 1][i - 1] - c5 * c[d][i - 1]) / c2;
+                }
+                c[0][i] = -c1 * c5 * c[0][i - 1] / c2;
+            }
+            for d in (1..=mn).rev() {
+                c[d][j] = (c4 * c[d][j] - d as f64 * c[d - 1][j]) / c3;
+            }
+            c[0][j] = c4 * c[0][j] / c3;
+        }
+        c1 = c2;
     }
+    [c[1].clone(), c[2].clone()]
 }
 
 /// Arclength, tangent, curvature and dκ/ds of the traced points (start at index `i0`).
-fn geometry(
-    loss: &impl Loss2d,
-    pts: &[[f64; 2]],
-    i0: usize,
-    stops: [TraceStop; 2],
-) -> ValleyCurve {
+fn geometry(loss: &impl Loss2d, pts: &[[f64; 2]], i0: usize, stops: [TraceStop; 2]) -> ValleyCurve {
     let n = pts.len();
     let x: Vec<f64> = pts.iter().map(|p| p[0]).collect();
     let y: Vec<f64> = pts.iter().map(|p| p[1]).collect();
@@ -543,10 +548,7 @@ struct Local {
 
 #[inline]
 fn local(loss: &impl Loss2d, noise: &Noise, f: &Frame, n: f64) -> Local {
-    let th = [
-        f.point[0] + n * f.normal[0],
-        f.point[1] + n * f.normal[1],
-    ];
+    let th = [f.point[0] + n * f.normal[0], f.point[1] + n * f.normal[1]];
     let g = loss.gradient(th[0], th[1]);
     let d = diffusion_at(noise, loss, th[0], th[1]);
     let (t, nn, k) = (f.tangent, f.normal, f.curvature);
