@@ -643,13 +643,15 @@ pub fn normal_moments(
     if law == NormalLaw::Exact && !(c0.b_nn > 0.0) {
         return None;
     }
-    let log_bnn0 = c0.b_nn.ln();
+    let bnn0 = c0.b_nn;
+    let cutoff = (-LOG_CUTOFF).exp();
     let h0 = sigma / STEPS_PER_SIGMA;
     let max_steps = (MAX_SIGMAS * STEPS_PER_SIGMA) as usize;
     let mut sums = Sums::default();
     let mut truncated = false;
-    let add = |sums: &mut Sums, weight: f64, logw: f64, n: f64, c: &Local| {
-        let ww = weight * logw.exp();
+    // Weights w = (B^nn(0)/B^nn(n)) exp(−∫q) as values (one exp per node, no logarithm).
+    let add = |sums: &mut Sums, weight: f64, w: f64, n: f64, c: &Local| {
+        let ww = weight * w;
         sums.z += ww;
         sums.a_s += ww * c.a_s;
         sums.b_ss += ww * c.b_ss;
@@ -669,16 +671,16 @@ pub fn normal_moments(
         };
         let (mut n0, mut c_0) = (0.0, c0);
         let mut q0 = -c0.a_n / c0.b_nn;
-        let (mut e0, mut logw0) = (0.0, 0.0_f64);
+        let (mut e0, mut w0) = (0.0, 1.0_f64);
         let mut reached = false;
         for k in 0..steps {
             let nm = dir * (k as f64 + 0.5) * step;
             let n1 = dir * (k as f64 + 1.0) * step;
             let cm = local(loss, noise, f, nm);
             let c1 = local(loss, noise, f, n1);
-            let (logwm, logw1, q1, e1) = match law {
+            let (wm, w1, q1, e1) = match law {
                 NormalLaw::Gaussian => {
-                    let g = |n: f64| -n * n / (2.0 * sigma * sigma);
+                    let g = |n: f64| (-n * n / (2.0 * sigma * sigma)).exp();
                     (g(nm), g(n1), 0.0, 0.0)
                 }
                 NormalLaw::Exact => {
@@ -691,22 +693,22 @@ pub fn normal_moments(
                     let em = e0 + dir * step / 24.0 * (5.0 * q0 + 8.0 * qm - q1);
                     let e1 = e0 + dir * step / 6.0 * (q0 + 4.0 * qm + q1);
                     (
-                        -(cm.b_nn.ln() - log_bnn0) - em,
-                        -(c1.b_nn.ln() - log_bnn0) - e1,
+                        bnn0 / cm.b_nn * (-em).exp(),
+                        bnn0 / c1.b_nn * (-e1).exp(),
                         q1,
                         e1,
                     )
                 }
             };
-            add(&mut sums, step / 6.0, logw0, n0, &c_0);
-            add(&mut sums, 4.0 * step / 6.0, logwm, nm, &cm);
-            add(&mut sums, step / 6.0, logw1, n1, &c1);
+            add(&mut sums, step / 6.0, w0, n0, &c_0);
+            add(&mut sums, 4.0 * step / 6.0, wm, nm, &cm);
+            add(&mut sums, step / 6.0, w1, n1, &c1);
             n0 = n1;
             c_0 = c1;
             q0 = q1;
             e0 = e1;
-            logw0 = logw1;
-            if logw1 < -LOG_CUTOFF {
+            w0 = w1;
+            if w1 < cutoff {
                 reached = true;
                 break;
             }
