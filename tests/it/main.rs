@@ -7,6 +7,7 @@ mod figures;
 mod fp;
 mod fp_spectrum;
 mod fuzz_scenario;
+mod layers;
 mod network;
 mod sampler;
 mod sweep_shards;
