@@ -245,7 +245,7 @@ pub fn trace_valley(
             }
             let step = [q[0] - p[0], q[1] - p[1]];
             let len = step[0].hypot(step[1]);
-            if !(len > 0.0) || dot(step, d) <= 0.0 {
+            if len.is_nan() || len <= 0.0 || dot(step, d) <= 0.0 {
                 return (pts, TraceStop::Lost);
             }
             length += len;
@@ -640,7 +640,7 @@ pub fn normal_moments(
             tail_truncated: false,
         });
     }
-    if law == NormalLaw::Exact && !(c0.b_nn > 0.0) {
+    if law == NormalLaw::Exact && (c0.b_nn.is_nan() || c0.b_nn <= 0.0) {
         return None;
     }
     let bnn0 = c0.b_nn;
@@ -822,7 +822,7 @@ pub fn solve(
     let eval = |s: f64| -> Result<(NormalMoments, f64), CurvedError> {
         let f = curve.frame(s);
         let m = normal_moments(loss, noise, &f, tube, law).ok_or(CurvedError::NoNormalLaw(s))?;
-        if !(m.along > 0.0) {
+        if m.along.is_nan() || m.along <= 0.0 {
             return Err(CurvedError::NoNoiseAlong(s));
         }
         Ok((m, m.drift / m.along))
@@ -886,7 +886,13 @@ pub fn marginal_along(
 ) -> Vec<f64> {
     let (nx, ny) = (xs.len(), ys.len());
     let mut out = vec![0.0; s_points.len()];
-    if nx == 0 || ny == 0 || values.len() != nx * ny || s_points.is_empty() || !(tube > 0.0) {
+    if nx == 0
+        || ny == 0
+        || values.len() != nx * ny
+        || s_points.is_empty()
+        || tube.is_nan()
+        || tube <= 0.0
+    {
         return out;
     }
     let ds = quad::uniform_spacing(s_points);

@@ -268,6 +268,9 @@ fn isotropic_errors(
     )
 }
 
+/// Errors of the exact and Gaussian laws at a temperature T.
+type ErrorsAt<'a> = dyn Fn(f64) -> (f64, f64, CurvedTheory) + 'a;
+
 fn observed_orders(ts: &[f64], e: &[f64]) -> Vec<f64> {
     e.windows(2)
         .zip(ts.windows(2))
@@ -292,7 +295,7 @@ fn isotropic_noise_gives_the_boltzmann_density_along_curved_valleys() {
         10.0,
     )
     .unwrap();
-    let cases: [(&str, &dyn Fn(f64) -> (f64, f64, CurvedTheory), (f64, f64)); 2] = [
+    let cases: [(&str, &ErrorsAt, (f64, f64)); 2] = [
         (
             "hyperbola xy = 1",
             &|t| {
@@ -415,7 +418,7 @@ fn langevin_walkers(
                 );
                 x += -g[0] * dt + amp * (m[0][0] * z1 + m[0][1] * z2);
                 y += -g[1] * dt + amp * (m[1][0] * z1 + m[1][1] * z2);
-                if k >= burn && (k - burn) % every == 0 {
+                if k >= burn && (k - burn).is_multiple_of(every) {
                     let (s, _) = curve
                         .project_from([x, y], s_guess)
                         .or_else(|| curve.project([x, y]))
