@@ -499,7 +499,7 @@ fn hessian_noise_on_the_matrix_factorisation_valley_peaks_at_the_balanced_point(
             .sum();
         println!("tube ±{tube}: ⟨s²⟩ = {v:.5}");
     }
-    let (walkers, dt) = (1000, 0.01);
+    let (walkers, dt) = (600, 0.01);
     let per = langevin_walkers(&curve, delta_s, walkers, dt, 10000, 40000, 10);
     let stats = |j: usize| {
         let m = per.iter().map(|v| v[j]).sum::<f64>() / walkers as f64;
