@@ -522,3 +522,79 @@ fn hessian_noise_on_the_matrix_factorisation_valley_peaks_at_the_balanced_point(
         "⟨s⟩ = {mean_s} ± {se_mean_s}"
     );
 }
+
+/// A hill L = −½(x² + y²): no valley anywhere.
+struct Hill;
+
+impl Loss2d for Hill {
+    fn loss(&self, x: f64, y: f64) -> f64 {
+        -0.5 * (x * x + y * y)
+    }
+    fn gradient(&self, x: f64, y: f64) -> [f64; 2] {
+        [-x, -y]
+    }
+    fn hessian(&self, _x: f64, _y: f64) -> [[f64; 2]; 2] {
+        [[-1.0, 0.0], [0.0, -1.0]]
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    use flatscape::theory::curved::{CurvedError, TraceError};
+    let b = [[0.3, 3.0], [0.3, 3.0]];
+    assert!(matches!(
+        trace_valley(&Hill, [1.0, 1.0], b, 0.01, 1.0),
+        Err(TraceError::StartNotInValley(_))
+    ));
+    for ds in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+        assert!(matches!(
+            trace_valley(&MatrixFactorisation, [1.0, 1.0], b, ds, 1.0),
+            Err(TraceError::BadInput(_))
+        ));
+    }
+    assert!(matches!(
+        trace_valley(
+            &MatrixFactorisation,
+            [1.0, 1.0],
+            [[1.5, 3.0], [0.3, 3.0]],
+            0.01,
+            1.0
+        ),
+        Err(TraceError::BadInput(_))
+    ));
+    assert!(matches!(
+        trace_valley(&MatrixFactorisation, [1.0, 1.0], b, 0.5, 1.0),
+        Err(TraceError::TooShort(_))
+    ));
+    let curve = trace_valley(&MatrixFactorisation, [1.0, 1.0], b, 0.01, 1.0).unwrap();
+    let iso = Noise::Isotropic { temperature: 0.01 };
+    let outside = quad::cell_centres(-2.0, 0.5, 50);
+    assert!(matches!(
+        solve(
+            &MatrixFactorisation,
+            &iso,
+            &curve,
+            &outside,
+            (-0.5, 0.5),
+            NormalLaw::Exact
+        ),
+        Err(CurvedError::BadPoints(_))
+    ));
+    let inside = quad::cell_centres(-0.5, 0.5, 50);
+    let gd = Noise::Hessian {
+        eta: 0.1,
+        sigma: 0.0,
+        power: 2.0,
+    };
+    let e = solve(
+        &MatrixFactorisation,
+        &gd,
+        &curve,
+        &inside,
+        (-0.5, 0.5),
+        NormalLaw::Exact,
+    )
+    .unwrap_err();
+    assert!(matches!(e, CurvedError::NoNoiseAlong(_)), "{e}");
+    assert!(e.to_string().contains("no noise along the valley floor"));
+}
