@@ -5,7 +5,9 @@
     >>> sc = fs.Scenario.load("scenarios/hessian-valley.toml")
     >>> res = fs.run(sc.replace({"noise.sigma": 0.1}))
     >>> res.fp.density.shape, res.summary["fokker_planck"]["mean_flatness"]
-    >>> table = fs.sweep("scenarios/fig5b-phase-diagram.toml", executor=pool, out="sweep-dir")
+    >>> from concurrent.futures import ProcessPoolExecutor
+    >>> with ProcessPoolExecutor(2) as pool:  # or a dask.distributed.Client
+    ...     table = fs.sweep("scenarios/fig5b-phase-diagram.toml", pool, out="fig5b-points")
 
 Every number comes from the same Rust code as the ``flatscape`` command line.
 """
