@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -40,7 +41,10 @@ const TASK_ORIGIN: &str = "<sweep task>";
 
 /// The plan a worker keeps between the tasks of one sweep, keyed by the scenario text: a
 /// worker process parses and validates the scenario once, and solves each Δ_S's FP once.
-static WORKER_PLAN: Mutex<Option<(String, Arc<SweepPlan>)>> = Mutex::new(None);
+static WORKER_PLAN: Mutex<Option<WorkerPlan>> = Mutex::new(None);
+
+/// A worker's cached plan: the scenario text it was built from, the plan, the scenario's hash.
+type WorkerPlan = (String, Arc<SweepPlan>, String);
 
 /// Why a task failed on the worker.
 enum TaskError {
@@ -48,20 +52,21 @@ enum TaskError {
     Solver(String),
 }
 
-/// The plan of the scenario `text` (cached per process).
-fn worker_plan(text: &str, origin: &Path) -> Result<Arc<SweepPlan>, TaskError> {
+/// The plan of the scenario `text` and its hash (cached per process).
+fn worker_plan(text: &str, origin: &Path) -> Result<(Arc<SweepPlan>, String), TaskError> {
     let mut slot = WORKER_PLAN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((cached, plan)) = slot.as_ref()
+    if let Some((cached, plan, hash)) = slot.as_ref()
         && cached == text
     {
-        return Ok(plan.clone());
+        return Ok((plan.clone(), hash.clone()));
     }
     let sc = CoreScenario::from_toml_str(text, origin).map_err(TaskError::Scenario)?;
     let plan = SweepPlan::new(&sc)
         .ok_or_else(|| TaskError::Solver(format!("scenario `{}` has no [sweep] table", sc.name())))?;
     let plan = Arc::new(plan);
-    *slot = Some((text.to_string(), plan.clone()));
-    Ok(plan)
+    let hash = scenario_hash(plan.scenario());
+    *slot = Some((text.to_string(), plan.clone(), hash.clone()));
+    Ok((plan, hash))
 }
 
 /// One computed point as it travels back from a worker.
@@ -82,28 +87,63 @@ struct Wire {
     points: Vec<WirePoint>,
 }
 
-/// Compute the points `ids` of the scenario `text` on the calling thread.
+thread_local! {
+    /// A one-thread rayon pool per calling thread: a task's points run in it, so nested
+    /// parallel loops stay on one core (an executor's worker is one core) and a task does not
+    /// pay for starting threads.
+    static ONE_THREAD: Option<rayon::ThreadPool> =
+        rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
+}
+
+/// CPU seconds used so far by the calling thread (Unix; `None` elsewhere).
+fn thread_cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Compute the points `ids` of the scenario `text`, one after another on one thread (a Δ_S's
+/// FP solve is counted on the first of its points that this process computes).
 fn compute_task(text: &str, ids: &[usize], origin: &Path) -> Result<Wire, TaskError> {
-    let plan = worker_plan(text, origin)?;
-    let done: Mutex<Vec<WirePoint>> = Mutex::new(Vec::with_capacity(ids.len()));
-    let sink = |o: PointOutcome| -> bool {
-        let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
-        d.push(WirePoint {
-            id: o.id,
-            row: o.row,
-            wall_seconds: o.wall_seconds,
-            cpu_seconds: o.cpu_seconds,
-        });
-        true
+    let (plan, scenario_hash) = worker_plan(text, origin)?;
+    let points = || -> Result<Vec<WirePoint>, StudyError> {
+        ids.iter()
+            .map(|&id| {
+                let (clock, cpu0) = (Instant::now(), thread_cpu_seconds());
+                let row = plan.point(id, &NoProgress)?;
+                let cpu_seconds = cpu0
+                    .zip(thread_cpu_seconds())
+                    .map(|(a, b)| (b - a).max(0.0));
+                Ok(WirePoint {
+                    id,
+                    row,
+                    wall_seconds: clock.elapsed().as_secs_f64(),
+                    cpu_seconds,
+                })
+            })
+            .collect()
     };
-    plan.compute(ids, 1, &sink, &NoProgress)
+    let points = ONE_THREAD
+        .with(|pool| match pool {
+            Some(p) => p.install(points),
+            None => points(),
+        })
         .map_err(|e| TaskError::Solver(e.to_string()))?;
-    let mut points = done.into_inner().unwrap_or_else(|p| p.into_inner());
-    points.sort_by_key(|p| p.id);
     Ok(Wire {
         format: RESULT_FORMAT.into(),
         flatscape_version: VERSION.into(),
-        scenario_hash: scenario_hash(plan.scenario()),
+        scenario_hash,
         points,
     })
 }
