@@ -101,7 +101,10 @@ fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
 }
 
 /// Named columns as a dict of 1-D float64 arrays, in order.
-pub(crate) fn columns_to_dict<'py>(py: Python<'py>, cols: &Columns) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn columns_to_dict<'py>(
+    py: Python<'py>,
+    cols: &Columns,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (name, values) in cols {
         d.set_item(name, values.clone().into_pyarray(py))?;

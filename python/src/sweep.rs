@@ -61,8 +61,9 @@ fn worker_plan(text: &str, origin: &Path) -> Result<(Arc<SweepPlan>, String), Ta
         return Ok((plan.clone(), hash.clone()));
     }
     let sc = CoreScenario::from_toml_str(text, origin).map_err(TaskError::Scenario)?;
-    let plan = SweepPlan::new(&sc)
-        .ok_or_else(|| TaskError::Solver(format!("scenario `{}` has no [sweep] table", sc.name())))?;
+    let plan = SweepPlan::new(&sc).ok_or_else(|| {
+        TaskError::Solver(format!("scenario `{}` has no [sweep] table", sc.name()))
+    })?;
     let plan = Arc::new(plan);
     let hash = scenario_hash(plan.scenario());
     *slot = Some((text.to_string(), plan.clone(), hash.clone()));
@@ -352,7 +353,8 @@ impl JobState {
                 self.plan.len()
             ))
         })?;
-        if o.row.sigma.to_bits() != spec.sigma.to_bits() || o.row.eta.to_bits() != spec.eta.to_bits()
+        if o.row.sigma.to_bits() != spec.sigma.to_bits()
+            || o.row.eta.to_bits() != spec.eta.to_bits()
         {
             return Err(StoreError::Foreign(format!(
                 "point {} came back at (σ, η) = ({}, {}), planned at ({}, {})",
@@ -409,7 +411,13 @@ impl SweepJob {
         let file = sc.file().display().to_string();
         let Some(plan) = SweepPlan::new(&sc.inner) else {
             let message = format!("{file}: scenario `{}` has no [sweep] table", sc.name());
-            return Err(scenario_error(py, &message, Some("sweep"), None, Some(&file)));
+            return Err(scenario_error(
+                py,
+                &message,
+                Some("sweep"),
+                None,
+                Some(&file),
+            ));
         };
         let inner = &sc.inner;
         let fp_group = match inner.sweep() {
