@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -307,3 +308,21 @@ def test_ctrl_c_in_process_raises_keyboard_interrupt_and_keeps_finished_points(t
     assert rest.split() == ["interrupted"]
     job = fs._flatscape._SweepJob(SCENARIOS / "fig5b-phase-diagram.toml", out)
     assert job.reused >= 3 and job.corrupt == 0 and job.total == 315
+
+
+def test_a_task_runs_with_the_gil_released():
+    # Three theory points of the 2-D valley (≈ 0.2 s each) on a Python thread, while this
+    # thread keeps counting: with the GIL held it could not count at all.
+    sc = fs.Scenario.load(SCENARIOS / "fig5b-phase-diagram.toml").replace({"sampler": None})
+    job = fs._flatscape._SweepJob(sc)
+    task = fs.SweepTask(job.tasks(job.total)[0].scenario_toml, [1, 2, 3])
+    result = []
+    worker = threading.Thread(target=lambda: result.append(task.run()))
+    ticks = 0
+    worker.start()
+    while worker.is_alive():
+        ticks += 1
+        time.sleep(0.001)
+    worker.join()
+    assert result[0].ids == [1, 2, 3]
+    assert ticks > 20
