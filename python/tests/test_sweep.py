@@ -151,7 +151,7 @@ def test_cli_shard_and_python_share_a_folder_and_only_missing_points_are_compute
             computed.extend(task.ids)
             return super().submit(fn, task, *args, **kwargs)
 
-    with CountingPool(2) as pool:
+    with CountingPool(2) as pool, pytest.warns(RuntimeWarning, match="1 point file"):
         assert_same_table(fs.sweep(sc, pool, out=out), want)
     assert sorted(computed) == sorted(job.todo())
     subprocess.run([str(cli), "sweep", "merge", str(out), "--quiet"], check=True)

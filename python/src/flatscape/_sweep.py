@@ -15,6 +15,7 @@ import concurrent.futures
 import math
 import os
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from ._flatscape import SweepTask, SweepTaskResult, _SweepJob
@@ -110,6 +111,13 @@ def sweep(
     Ctrl-C raises KeyboardInterrupt: pending tasks are cancelled; finished points keep their files.
     """
     job = _SweepJob(scenario, None if out is None else os.fspath(out))
+    if job.corrupt:
+        warnings.warn(
+            f"{job.corrupt} point file(s) under {os.fspath(out or '')}/points are not valid "
+            "results of this sweep (truncated or foreign); recomputing them",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     report = _reporter(progress, getattr(scenario, "name", "") or "")
     if executor is None:
         if chunksize is not None:
