@@ -255,6 +255,14 @@ impl RunResult {
             .map_err(pyo3::exceptions::PyOSError::new_err)
     }
 
+    /// Pickling is refused with the reason: the result holds the solver's buffers.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "a RunResult cannot be pickled (it holds the solvers' buffers): send its scenario \
+             (picklable) and run it there, save(dir) it, or use flatscape.sweep for sweeps",
+        ))
+    }
+
     fn __repr__(&self) -> String {
         let parts: Vec<&str> = [
             ("fp", self.fp.is_some()),

@@ -326,3 +326,9 @@ def test_a_task_runs_with_the_gil_released():
     worker.join()
     assert result[0].ids == [1, 2, 3]
     assert ticks > 20
+
+
+def test_pickling_a_run_result_says_why_not(nd):
+    sc, _, _ = nd
+    with pytest.raises(TypeError, match="cannot be pickled .* send its scenario"):
+        pickle.dumps(fs.run(sc))

@@ -1,7 +1,7 @@
 """Type stub of the compiled module `flatscape._flatscape` (checked by mypy.stubtest)."""
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, final
+from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +83,7 @@ class RunResult:
     @property
     def sweep(self) -> Optional[Dict[str, npt.NDArray[np.float64]]]: ...
     def save(self, dir: _PathLike) -> None: ...
+    def __reduce__(self) -> NoReturn: ...
 
 def run(
     scenario: _ScenarioLike, threads: Optional[int] = None, progress: bool = False
