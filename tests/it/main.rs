@@ -5,6 +5,7 @@ mod cli;
 mod curved_valley;
 mod figures;
 mod fp;
+mod fp_adaptive;
 mod fp_spectrum;
 mod fuzz_scenario;
 mod layers;
