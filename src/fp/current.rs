@@ -62,14 +62,21 @@ pub fn current<L: Loss2d + ?Sized>(
     let (nx, ny) = (grid.nx, grid.ny);
     let mut jx = vec![0.0; nx.saturating_sub(1) * ny];
     let mut jy = vec![0.0; nx * ny.saturating_sub(1)];
-    visit_faces(grid, valley, noise, cross, discrete_eta, |axis, from, col, w| {
-        let pc = p[col.0 * ny + col.1];
-        if axis == 0 {
-            jx[from.0 * ny + from.1] += w * pc;
-        } else {
-            jy[from.0 * (ny - 1) + from.1] += w * pc;
-        }
-    });
+    visit_faces(
+        grid,
+        valley,
+        noise,
+        cross,
+        discrete_eta,
+        |axis, from, col, w| {
+            let pc = p[col.0 * ny + col.1];
+            if axis == 0 {
+                jx[from.0 * ny + from.1] += w * pc;
+            } else {
+                jy[from.0 * (ny - 1) + from.1] += w * pc;
+            }
+        },
+    );
     let jx_at = |i: isize, j: usize| -> f64 {
         if i < 0 || i as usize >= nx - 1 {
             0.0

@@ -50,7 +50,11 @@ pub trait Loss2d: Sync {
     fn flatness(&self, x: f64, y: f64) -> f64 {
         let h = self.hessian(x, y);
         let top = 0.5 * (h[0][0] + h[1][1]) + (0.5 * (h[0][0] - h[1][1])).hypot(h[0][1]);
-        if top > 0.0 { 1.0 / top.sqrt() } else { f64::NAN }
+        if top > 0.0 {
+            1.0 / top.sqrt()
+        } else {
+            f64::NAN
+        }
     }
 }
 

@@ -114,7 +114,11 @@ fn paper_valley_as_expression_reproduces_the_builtin_fp_operator_and_density() {
     let e = paper_expr();
     let a_op = assemble(&grid, &valley, &noise, CrossDiffusionScheme::Central);
     let b_op = assemble(&grid, &e, &noise, CrossDiffusionScheme::Central);
-    let top = a_op.coef.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    let top = a_op
+        .coef
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     let op_diff = a_op
         .coef
         .iter()
@@ -127,7 +131,10 @@ fn paper_valley_as_expression_reproduces_the_builtin_fp_operator_and_density() {
     // ~ελ0Δ_S-small), so compare with the built-in valley's own change under a 1-ulp change of ε.
     let rel = |p: &[f64], q: &[f64]| {
         let top = p.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        p.iter().zip(q).fold(0.0f64, |m, (a, b)| m.max((a - b).abs())) / top
+        p.iter()
+            .zip(q)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+            / top
     };
     let a = solve(Landscape::Valley2d(valley.clone()), noise.clone(), x, y);
     let b = solve(Landscape::Expression(e), noise.clone(), x, y);
@@ -140,7 +147,10 @@ fn paper_valley_as_expression_reproduces_the_builtin_fp_operator_and_density() {
     println!(
         "density: expression vs built-in {d_expr:.3e}; built-in vs built-in with ε·(1 + 2⁻⁵²) {d_ulp:.3e}"
     );
-    assert!(d_expr <= 10.0 * d_ulp, "relative difference {d_expr} vs 1-ulp {d_ulp}");
+    assert!(
+        d_expr <= 10.0 * d_ulp,
+        "relative difference {d_expr} vs 1-ulp {d_ulp}"
+    );
     let (ca, cb) = (a.summary.currents.unwrap(), b.summary.currents.unwrap());
     assert!((ca.current_l1 - cb.current_l1).abs() <= 1e-5 * ca.current_l1);
 }
@@ -155,7 +165,9 @@ fn paper_valley_as_expression_matches_the_builtin_sampler() {
     let cfg = SamplerConfig::new(SamplerKind::Sgd, 1024, 6000, 2000, vec![0.3, 0.1]);
     let run = |l: Landscape| {
         let plan = SamplerPlan::new(&cfg, &l, &noise, 7).expect("valid");
-        sampler::run(&plan, None, &NoProgress).expect("runs").summary
+        sampler::run(&plan, None, &NoProgress)
+            .expect("runs")
+            .summary
     };
     let a = run(Landscape::Valley2d(Valley2d::paper()));
     let b = run(Landscape::Expression(paper_expr()));
@@ -264,7 +276,10 @@ fn matrix_factorisation_fp_matches_the_langevin_sampler() {
     let m2 = s.second_moment_ss.unwrap();
     let m2se = s.second_moment_ss_stderr.unwrap();
     let fp_xx = sol.summary.cov[0][0] + fp_m[0] * fp_m[0];
-    println!("⟨x²⟩: FP {fp_xx:.5}, sampler {:.5} ± {:.5}", m2[0][0], m2se[0][0]);
+    println!(
+        "⟨x²⟩: FP {fp_xx:.5}, sampler {:.5} ± {:.5}",
+        m2[0][0], m2se[0][0]
+    );
     assert!((fp_xx - m2[0][0]).abs() <= 3.0 * m2se[0][0]);
 }
 
@@ -281,7 +296,10 @@ fn every_sampler_rule_runs_on_an_expression() {
     let se = s.second_moment_ss_stderr.unwrap();
     for (axis, k) in [(0, 2.0), (1, 0.5)] {
         let exact = t / (k * (1.0 - 0.05 * k / 2.0));
-        println!("gld var[{axis}] {} ± {} vs {exact}", m2[axis][axis], se[axis][axis]);
+        println!(
+            "gld var[{axis}] {} ± {} vs {exact}",
+            m2[axis][axis], se[axis][axis]
+        );
         assert!((m2[axis][axis] - exact).abs() <= 4.0 * se[axis][axis]);
     }
     // gd descends to the minimum.
@@ -302,7 +320,11 @@ fn every_sampler_rule_runs_on_an_expression() {
         (SamplerKind::SgdExactShift, hess(2.0), None),
         (SamplerKind::Langevin, hess(2.0), Some(0.05)),
         (SamplerKind::Langevin, hess(0.5), Some(0.05)),
-        (SamplerKind::Langevin, Noise::Isotropic { temperature: t }, Some(0.05)),
+        (
+            SamplerKind::Langevin,
+            Noise::Isotropic { temperature: t },
+            Some(0.05),
+        ),
         (
             SamplerKind::Langevin,
             Noise::Anisotropic {
@@ -358,7 +380,10 @@ fn flatscape(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
         .current_dir(cwd)
         .output()
         .expect("the binary runs");
-    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -373,18 +398,50 @@ fn malformed_expressions_exit_2_naming_the_key() {
         ("unclosed bracket", with("(x + y"), "landscape.loss"),
         ("stray bracket", with("x + y)"), "column 6"),
         ("bad character", with("x # y"), "column 3"),
-        ("unknown names", with("a*x + b*y"), "`a` (column 1), `b` (column 7)"),
+        (
+            "unknown names",
+            with("a*x + b*y"),
+            "`a` (column 1), `b` (column 7)",
+        ),
         ("unknown function", with("erf(x)"), "unknown function `erf`"),
         ("function without bracket", with("exp x"), "landscape.loss"),
         ("bad number", with("1.2.3*x"), "landscape.loss"),
-        ("missing parameter", VALID.replace("params = { eps = 0.001 }\n", ""), "`eps`"),
-        ("reserved parameter", VALID.replace("eps = 0.001", "eps = 0.001, exp = 2.0"), "landscape.params.exp"),
-        ("non-finite parameter", VALID.replace("eps = 0.001", "eps = nan"), "landscape.params.eps"),
-        ("not finite on the domain", with("ln(x - 1)"), "not finite at (x, y)"),
-        ("division by zero on the domain", with("1/(x - x)"), "not finite"),
-        ("non-finite Hessian: D not PSD", with("abs(x - 1)^1.5 + (y - 1)^2"), "positive semi-definite"),
+        (
+            "missing parameter",
+            VALID.replace("params = { eps = 0.001 }\n", ""),
+            "`eps`",
+        ),
+        (
+            "reserved parameter",
+            VALID.replace("eps = 0.001", "eps = 0.001, exp = 2.0"),
+            "landscape.params.exp",
+        ),
+        (
+            "non-finite parameter",
+            VALID.replace("eps = 0.001", "eps = nan"),
+            "landscape.params.eps",
+        ),
+        (
+            "not finite on the domain",
+            with("ln(x - 1)"),
+            "not finite at (x, y)",
+        ),
+        (
+            "division by zero on the domain",
+            with("1/(x - x)"),
+            "not finite",
+        ),
+        (
+            "non-finite Hessian: D not PSD",
+            with("abs(x - 1)^1.5 + (y - 1)^2"),
+            "positive semi-definite",
+        ),
         ("unknown key", VALID.replace("params =", "parms ="), "parms"),
-        ("theory on an expression", format!("{VALID}[theory]\n"), "theory"),
+        (
+            "theory on an expression",
+            format!("{VALID}[theory]\n"),
+            "theory",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (what, text, must) in &cases {

@@ -2,11 +2,14 @@
 
 mod api;
 mod cli;
+mod curved_valley;
 mod expression;
 mod figures;
 mod fp;
+mod fp_adaptive;
 mod fp_spectrum;
 mod fuzz_scenario;
+mod layers;
 mod network;
 mod sampler;
 mod sweep_shards;

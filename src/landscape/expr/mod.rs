@@ -149,6 +149,10 @@ mod tests {
         assert_eq!(e.key, "landscape.loss");
         assert!(e.message.contains("column 5"), "{}", e.message);
         let e = ExprLoss::new("landscape", "a*x + b", &p).unwrap_err();
-        assert!(e.message.contains("`a` (column 1), `b` (column 7)"), "{}", e.message);
+        assert!(
+            e.message.contains("`a` (column 1), `b` (column 7)"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -434,9 +434,7 @@ impl Program {
                     for l in 0..W {
                         dst[0][l] = a[0][l] + k;
                     }
-                    for c in 1..C {
-                        dst[c] = a[c];
-                    }
+                    dst[1..C].copy_from_slice(&a[1..C]);
                 }
                 Op::MulC(a, k) => {
                     let a = r(a);
@@ -467,16 +465,14 @@ impl Program {
                     }
                     if C >= 6 {
                         for l in 0..W {
-                            dst[3][l] = a[3][l] * b[0][l]
-                                + 2.0 * a[1][l] * b[1][l]
-                                + a[0][l] * b[3][l];
+                            dst[3][l] =
+                                a[3][l] * b[0][l] + 2.0 * a[1][l] * b[1][l] + a[0][l] * b[3][l];
                             dst[4][l] = a[4][l] * b[0][l]
                                 + a[1][l] * b[2][l]
                                 + a[2][l] * b[1][l]
                                 + a[0][l] * b[4][l];
-                            dst[5][l] = a[5][l] * b[0][l]
-                                + 2.0 * a[2][l] * b[2][l]
-                                + a[0][l] * b[5][l];
+                            dst[5][l] =
+                                a[5][l] * b[0][l] + 2.0 * a[2][l] * b[2][l] + a[0][l] * b[5][l];
                         }
                     }
                 }
