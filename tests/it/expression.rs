@@ -455,3 +455,54 @@ fn malformed_expressions_exit_2_naming_the_key() {
     }
     assert!(cases.len() >= 15);
 }
+
+#[test]
+fn a_delta_s_sweep_runs_on_an_expression_scenario() {
+    let text = r#"name = "mf-sweep"
+[landscape]
+kind = "expression"
+loss = "0.5*(x*y - 1)^2"
+[noise]
+kind = "hessian"
+eta = 0.1
+sigma = 0.05
+[fokker_planck]
+x = { min = 0.55, max = 1.6, cells = 32 }
+y = { min = 0.55, max = 1.6, cells = 32 }
+[sampler]
+kind = "sgd"
+walkers = 64
+steps = 2000
+burn_in = 1000
+start = [1.0, 1.0]
+[sweep]
+delta_s = { min = 0.002, max = 0.008, points = 3 }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("sweep.toml");
+    std::fs::write(&f, text).unwrap();
+    let out = dir.path().join("out");
+    let (code, err) = flatscape(
+        &[
+            "run",
+            f.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        // x_ss_abs (sampler) and fp_mean_abs_x are filled, near the balanced point x = 1.
+        let cols: Vec<&str> = r.split(',').collect();
+        let (xs, fp) = (
+            cols[4].parse::<f64>().unwrap(),
+            cols[10].parse::<f64>().unwrap(),
+        );
+        assert!((xs - 1.0).abs() < 0.05 && (fp - 1.0).abs() < 0.05, "{r}");
+    }
+}
