@@ -21,6 +21,7 @@ use crate::landscape::{Landscape, Valley2d};
 use crate::network::{NetworkConfig, NetworkPlan};
 use crate::noise::{Mat2, Noise};
 use crate::sampler::{SamplerConfig, SamplerPlan};
+use crate::theory::curved::{ValleyCurveConfig, ValleyCurvePlan};
 use crate::theory::{TheoryConfig, TheoryPlan};
 
 /// An error in a scenario, with its location (exit status 2 on the command line).
@@ -92,6 +93,9 @@ pub struct ScenarioSpec {
     pub sweep: Option<SweepConfig>,
     /// `[network]`.
     pub network: Option<NetworkConfig>,
+    /// `[valley_curve]`: the theory along a curved valley of minima.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valley_curve: Option<ValleyCurveConfig>,
 }
 
 impl ScenarioSpec {
@@ -108,6 +112,7 @@ impl ScenarioSpec {
             sampler: None,
             sweep: None,
             network: None,
+            valley_curve: None,
         }
     }
 
@@ -436,6 +441,7 @@ pub struct Scenario {
     theory: Option<TheoryPlan>,
     sampler: Option<SamplerPlan>,
     network: Option<NetworkPlan>,
+    valley_curve: Option<ValleyCurvePlan>,
 }
 
 impl Scenario {
@@ -634,6 +640,33 @@ impl Scenario {
                 }
             }
         }
+        let valley_curve = match (&spec.valley_curve, &spec.fokker_planck) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Invalid::new(
+                    "valley_curve",
+                    "the theory along a valley curve needs [fokker_planck]: its domain is the box Γ is traced in, and its density the comparison",
+                ));
+            }
+            (Some(cfg), Some(fp)) => {
+                let bounds = [[fp.x.min, fp.x.max], [fp.y.min, fp.y.max]];
+                let plan = match &landscape {
+                    Landscape::Valley2d(v) => {
+                        ValleyCurvePlan::new(v, cfg.clone(), bounds, "valley_curve")?
+                    }
+                    Landscape::Expression(e) => {
+                        ValleyCurvePlan::new(e, cfg.clone(), bounds, "valley_curve")?
+                    }
+                    _ => {
+                        return Err(Invalid::new(
+                            "valley_curve",
+                            "needs a 2-D landscape (kind = \"expression\" or \"valley2d\")",
+                        ));
+                    }
+                };
+                Some(plan)
+            }
+        };
         check_toml_integers(&spec)?;
         Ok(Scenario {
             file: origin.to_path_buf(),
@@ -643,6 +676,7 @@ impl Scenario {
             theory,
             sampler,
             network,
+            valley_curve,
             spec,
         })
     }
@@ -665,11 +699,6 @@ impl Scenario {
     /// The specification it was validated from.
     pub fn spec(&self) -> &ScenarioSpec {
         &self.spec
-    }
-
-    /// The landscape.
-    pub fn landscape(&self) -> &Landscape {
-        &self.landscape
     }
 
     /// The 2-D valley, if the landscape is one.
@@ -705,6 +734,16 @@ impl Scenario {
     /// The network plan.
     pub fn network(&self) -> Option<&NetworkPlan> {
         self.network.as_ref()
+    }
+
+    /// The traced valley curve and its theory's settings.
+    pub fn valley_curve(&self) -> Option<&ValleyCurvePlan> {
+        self.valley_curve.as_ref()
+    }
+
+    /// The landscape.
+    pub fn landscape(&self) -> &Landscape {
+        &self.landscape
     }
 
     /// The specification as a TOML table (every default written out).

@@ -55,6 +55,9 @@ pub fn write_run(out: &Path, scenario: &Scenario, art: &RunArtifacts) -> Result<
     if let Some(m) = &art.marginals {
         write_marginal_x(out, &m.x, &m.columns)?;
     }
+    if let Some(c) = &art.valley_curve {
+        write_marginal_s(out, c)?;
+    }
     if let Some(sol) = &art.fp {
         let ys = sol.grid.ys();
         let py = sol.grid.marginal_y(&sol.density);
@@ -84,6 +87,49 @@ fn write_marginal_x(
     }
     write_csv(&out.join("marginal_x.csv"), &header, &cols)?;
     marginal_x_figure(&out.join("marginal_x"), xs, columns)
+}
+
+/// `marginal_s.csv` (`s,x,y,fp,theory`; fp empty without an FP run) and its figure: densities
+/// along the arclength of a curved valley of minima.
+fn write_marginal_s(out: &Path, c: &crate::study::curve::ValleyCurveRun) -> Result<(), WriteError> {
+    let t = &c.theory;
+    let fp: Vec<f64> = match &c.fp {
+        Some(f) => f.clone(),
+        None => vec![f64::NAN; t.s.len()],
+    };
+    write_csv(
+        &out.join("marginal_s.csv"),
+        &["s", "x", "y", "fp", "theory"],
+        &[&t.s, &t.x, &t.y, &fp, &t.density],
+    )?;
+    let mut series = Vec::new();
+    if c.fp.is_some() {
+        series.push(Series::new("Fokker–Planck, integrated across Γ", &t.s, &fp, 0, Mark::Line));
+    }
+    let law = match t.law {
+        crate::theory::curved::NormalLaw::Exact => "exact law across Γ",
+        crate::theory::curved::NormalLaw::Gaussian => "Gaussian law across Γ",
+    };
+    series.push(Series::new(
+        format!("theory along Γ ({law})"),
+        &t.s,
+        &t.density,
+        1,
+        Mark::Dashed,
+    ));
+    plot::line_plot(
+        &out.join("marginal_s"),
+        &LinePlot {
+            title: format!(
+                "Density along the valley of minima Γ (tube |n| ≤ {})",
+                c.summary.tube
+            ),
+            x_label: "arclength s along Γ".into(),
+            y_label: "p(s)".into(),
+            series,
+            ..Default::default()
+        },
+    )
 }
 
 /// The x-marginals of every part in one figure, into `<stem>.png/.svg`.

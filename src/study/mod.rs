@@ -3,6 +3,7 @@
 //! `report` layer turns them into files and figures.
 
 pub mod compare;
+pub mod curve;
 pub mod sweep;
 
 use std::time::Instant;
@@ -37,6 +38,9 @@ pub enum StudyError {
     /// The caller asked to stop.
     #[error("interrupted")]
     Cancelled,
+    /// The theory along the valley curve could not be computed.
+    #[error("theory along the valley curve: {0}")]
+    ValleyCurve(String),
     /// A sweep point id past the last point.
     #[error("no sweep point {id}: the sweep has {points} points (ids 0..{points})")]
     NoSuchPoint {
@@ -96,6 +100,9 @@ pub struct Summary {
     /// Cross-checks between the parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// The theory along a curved valley of minima against the FP (`[valley_curve]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valley_curve: Option<curve::ValleyCurveSummary>,
     /// Numerical warnings (negative or under-resolved densities, …); also printed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -140,6 +147,8 @@ pub struct RunArtifacts {
     pub sweep: Option<SweepTable>,
     /// The x-marginals of every part (when the FP or the theory ran).
     pub marginals: Option<Marginals>,
+    /// The theory along a curved valley and the FP density across it (`[valley_curve]`).
+    pub valley_curve: Option<curve::ValleyCurveRun>,
 }
 
 /// Run every part of a validated scenario, in the current rayon pool.
@@ -223,6 +232,7 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         (Some(plan), Some(sol)) => fp::warnings(plan, sol),
         _ => Vec::new(),
     };
+    let valley_curve = curve::run(scenario, fp_solution.as_ref())?;
     let summary = Summary {
         scenario: scenario.name().to_string(),
         wall_seconds: clock.elapsed().as_secs_f64(),
@@ -232,6 +242,7 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         network: network_result.as_ref().map(|n| n.summary.clone()),
         sweep_points: sweep_table.as_ref().map(|t| t.rows.len()),
         comparison: (!comparison.is_empty()).then_some(comparison),
+        valley_curve: valley_curve.as_ref().map(|c| c.summary.clone()),
         warnings,
     };
     Ok(RunArtifacts {
@@ -242,5 +253,6 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         sampler: sampler_run,
         network: network_result,
         sweep: sweep_table,
+        valley_curve,
     })
 }

@@ -23,7 +23,7 @@
 //! nodes are interpolated by 6-point Lagrange polynomials in s.
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::quad;
 use crate::landscape::Loss2d;
@@ -528,7 +528,7 @@ pub fn noise_scale(noise: &Noise) -> f64 {
 }
 
 /// Which law of the normal coordinate n at frozen s the averages use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NormalLaw {
     /// The exact zero-flux law of n with the metric (Itô) terms: the `reduced` level along Γ.
@@ -981,4 +981,114 @@ pub fn marginal_along(
         out.iter_mut().for_each(|v| *v /= mass);
     }
     out
+}
+
+/// `[valley_curve]`: the reduced theory along a curved valley of minima Γ (docs/reference.md §6.9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValleyCurveConfig {
+    /// A point on or near Γ: the trace starts from its projection onto the valley floor.
+    pub start: [f64; 2],
+    /// Half-width of the tube |n| ≤ tube across Γ that the theory averages over and that the FP
+    /// density is integrated over.
+    pub tube: f64,
+    /// Tracing step along Γ (arclength).
+    #[serde(default = "default_trace_ds")]
+    pub ds: f64,
+    /// Points along s (uniform cell centres over the traced curve) of `marginal_s.csv`.
+    #[serde(default = "default_s_points")]
+    pub points: usize,
+    /// The law of n across Γ: "exact" (the reduced level along Γ) or "gaussian" (the paper's).
+    #[serde(default = "default_law")]
+    pub law: NormalLaw,
+}
+
+fn default_trace_ds() -> f64 {
+    0.005
+}
+
+fn default_s_points() -> usize {
+    200
+}
+
+fn default_law() -> NormalLaw {
+    NormalLaw::Exact
+}
+
+/// Largest `points` accepted.
+pub const MAX_S_POINTS: usize = 100_000;
+
+/// A traced valley floor and what to compute on it: running it cannot fail on input.
+#[derive(Debug, Clone)]
+pub struct ValleyCurvePlan {
+    /// The configuration.
+    pub config: ValleyCurveConfig,
+    /// Γ, traced inside the box.
+    pub curve: ValleyCurve,
+    /// Uniform cell centres along s.
+    pub s_points: Vec<f64>,
+}
+
+impl ValleyCurvePlan {
+    /// Check `config` and trace Γ from its start inside `bounds` = [[x_min, x_max], [y_min, y_max]];
+    /// `key` is the table's dotted name.
+    pub fn new(
+        loss: &impl Loss2d,
+        config: ValleyCurveConfig,
+        bounds: [[f64; 2]; 2],
+        key: &str,
+    ) -> Result<Self, crate::config::Invalid> {
+        use crate::config::{Invalid, check_finite, check_positive};
+        check_finite(&format!("{key}.start"), config.start[0])?;
+        check_finite(&format!("{key}.start"), config.start[1])?;
+        check_positive(&format!("{key}.tube"), config.tube)?;
+        check_positive(&format!("{key}.ds"), config.ds)?;
+        if !(3..=MAX_S_POINTS).contains(&config.points) {
+            return Err(Invalid::new(
+                format!("{key}.points"),
+                format!("must lie in 3 ..= {MAX_S_POINTS}, got {}", config.points),
+            ));
+        }
+        let [[x0, x1], [y0, y1]] = bounds;
+        let span = (x1 - x0).max(y1 - y0);
+        if config.ds > 0.1 * span {
+            return Err(Invalid::new(
+                format!("{key}.ds"),
+                format!("must be at most a tenth of the domain ({span}), got {}", config.ds),
+            ));
+        }
+        let curve = trace_valley(loss, config.start, bounds, config.ds, 1e3 * span)
+            .map_err(|e| Invalid::new(format!("{key}.start"), e.to_string()))?;
+        let (lo, hi) = curve.s_range();
+        let n = config.points;
+        let h = (hi - lo) / n as f64;
+        let s_points = (0..n).map(|k| lo + (k as f64 + 0.5) * h).collect();
+        Ok(Self {
+            config,
+            curve,
+            s_points,
+        })
+    }
+
+    /// The theory along Γ and, given a 2-D density on cell centres `xs` × `ys` (y fastest), that
+    /// density integrated across Γ on the same s-points.
+    pub fn run(
+        &self,
+        loss: &impl Loss2d,
+        noise: &Noise,
+        density: Option<(&[f64], &[f64], &[f64])>,
+    ) -> Result<(CurvedTheory, Option<Vec<f64>>), CurvedError> {
+        let tube = self.config.tube;
+        let theory = solve(
+            loss,
+            noise,
+            &self.curve,
+            &self.s_points,
+            (-tube, tube),
+            self.config.law,
+        )?;
+        let fp = density
+            .map(|(xs, ys, p)| marginal_along(&self.curve, xs, ys, p, &self.s_points, tube));
+        Ok((theory, fp))
+    }
 }
