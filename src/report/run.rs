@@ -104,7 +104,13 @@ fn write_marginal_s(out: &Path, c: &crate::study::curve::ValleyCurveRun) -> Resu
     )?;
     let mut series = Vec::new();
     if c.fp.is_some() {
-        series.push(Series::new("Fokker–Planck, integrated across Γ", &t.s, &fp, 0, Mark::Line));
+        series.push(Series::new(
+            "Fokker–Planck, integrated across Γ",
+            &t.s,
+            &fp,
+            0,
+            Mark::Line,
+        ));
     }
     let law = match t.law {
         crate::theory::curved::NormalLaw::Exact => "exact law across Γ",

@@ -1054,7 +1054,10 @@ impl ValleyCurvePlan {
         if config.ds > 0.1 * span {
             return Err(Invalid::new(
                 format!("{key}.ds"),
-                format!("must be at most a tenth of the domain ({span}), got {}", config.ds),
+                format!(
+                    "must be at most a tenth of the domain ({span}), got {}",
+                    config.ds
+                ),
             ));
         }
         let curve = trace_valley(loss, config.start, bounds, config.ds, 1e3 * span)
@@ -1087,8 +1090,8 @@ impl ValleyCurvePlan {
             (-tube, tube),
             self.config.law,
         )?;
-        let fp = density
-            .map(|(xs, ys, p)| marginal_along(&self.curve, xs, ys, p, &self.s_points, tube));
+        let fp =
+            density.map(|(xs, ys, p)| marginal_along(&self.curve, xs, ys, p, &self.s_points, tube));
         Ok((theory, fp))
     }
 }

@@ -598,3 +598,42 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(matches!(e, CurvedError::NoNoiseAlong(_)), "{e}");
     assert!(e.to_string().contains("no noise along the valley floor"));
 }
+
+/// `[valley_curve]` end to end on the matrix-factorisation expression: the FP density integrated
+/// across Γ peaks at the balanced point and agrees with the theory along Γ; a start point with no
+/// valley floor is an error naming `valley_curve.start`.
+#[test]
+fn valley_curve_section_compares_fp_and_theory_along_the_hyperbola() {
+    use flatscape::config::NoProgress;
+    use flatscape::scenario::Scenario;
+    let src = |start: &str| {
+        format!(
+            "name = \"mf\"\n[landscape]\nkind = \"expression\"\nloss = \"0.5*(x*y - 1)^2\"\n[noise]\nkind = \"hessian\"\neta = 0.1\nsigma = 0.05\n[fokker_planck]\nx = {{ min = 0.55, max = 1.6, cells = 160 }}\ny = {{ min = 0.55, max = 1.6, cells = 160 }}\n[valley_curve]\nstart = {start}\ntube = 0.12\npoints = 60\n"
+        )
+    };
+    let sc = Scenario::from_toml_str(&src("[1.0, 1.0]"), std::path::Path::new("mf.toml")).unwrap();
+    let art = flatscape::study::run(&sc, &NoProgress).unwrap();
+    let c = art.summary.valley_curve.expect("valley_curve summary");
+    let fp = c.fp.expect("FP along s");
+    eprintln!(
+        "theory peak {:?} std_s {:.4}; FP peak {:?} std_s {:.4}; L1 {:.3}",
+        c.theory.peak,
+        c.theory.std_s,
+        fp.peak,
+        fp.std_s,
+        c.l1_fp_theory.unwrap()
+    );
+    let ds = 1.05 / 60.0 * 2.0;
+    for p in [c.theory.peak, fp.peak] {
+        assert!(
+            (p.x - 1.0).abs() < ds && (p.y - 1.0).abs() < ds,
+            "peak {p:?}"
+        );
+    }
+    assert!((fp.std_s / c.theory.std_s - 1.0).abs() < 0.05);
+    assert!(c.l1_fp_theory.unwrap() < 0.1);
+    let err = Scenario::from_toml_str(&src("[3.0, 0.2]"), std::path::Path::new("mf.toml"))
+        .err()
+        .expect("a start outside the FP box is an error");
+    assert!(err.to_string().contains("valley_curve"), "{err}");
+}
