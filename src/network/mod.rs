@@ -15,6 +15,7 @@
 
 pub mod curvature;
 pub mod data;
+pub mod feedback;
 pub mod layers;
 pub mod manifold;
 pub mod mlp;

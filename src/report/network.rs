@@ -156,7 +156,112 @@ use crate::network::train::Optimiser;
 use crate::network::{Comparisons, FlatnessCurve, ManifoldCurve, NetworkResult};
 
 /// The stems of the manifold protocol's figures.
-pub const MANIFOLD_FIGURES: [&str; 2] = ["fig_manifold_flatness", "fig_manifold_trace_h"];
+pub const MANIFOLD_FIGURES: [&str; 3] = [
+    "fig_manifold_flatness",
+    "fig_manifold_trace_h",
+    "fig_manifold_feedback",
+];
+
+/// Predicted (2-D FP model fed with the measured noise and geometry) against measured drift
+/// rates per update, per seed, on log–log axes: points at the continuous-time FP prediction,
+/// a dashed segment to the finite-η prediction, and the diagonal.
+fn write_feedback_figure(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    let Some(fb) = result
+        .summary
+        .manifold
+        .as_ref()
+        .and_then(|m| m.feedback.as_ref())
+    else {
+        return Ok(());
+    };
+    let log = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+    type Pick = fn(&crate::network::feedback::SeedFeedback) -> (f64, f64, Option<f64>);
+    let picks: [(&str, Pick); 4] = [
+        ("label-noise SGD: dF/dn", |s| {
+            let r = &s.label_noise;
+            (r.flatness_rate, r.discrete_flatness_rate, r.measured_flatness_rate)
+        }),
+        ("label-noise SGD: −d tr H/dn", |s| {
+            let r = &s.label_noise;
+            (-r.trace_h_rate, -r.discrete_trace_h_rate, r.measured_trace_h_rate.map(|v| -v))
+        }),
+        ("SGD: dF/dn", |s| {
+            let r = &s.sgd;
+            (r.flatness_rate, r.discrete_flatness_rate, r.measured_flatness_rate)
+        }),
+        ("SGD: −d tr H/dn", |s| {
+            let r = &s.sgd;
+            (-r.trace_h_rate, -r.discrete_trace_h_rate, r.measured_trace_h_rate.map(|v| -v))
+        }),
+    ];
+    let mut series = Vec::new();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut hidden = 0;
+    for (c, (label, pick)) in picks.iter().enumerate() {
+        let mut pts = Vec::new();
+        let mut segs = Vec::new();
+        for s in &fb.seeds {
+            let (p, d, m) = pick(s);
+            let (p, d, m) = (log(p), log(d), log(m.unwrap_or(f64::NAN)));
+            if !(p.is_finite() && m.is_finite()) {
+                hidden += 1;
+                continue;
+            }
+            for v in [p, d, m] {
+                if v.is_finite() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+            pts.push((p, m));
+            if d.is_finite() {
+                segs.push(vec![(p, m), (d, m)]);
+            }
+        }
+        series.push(Series {
+            label: label.to_string(),
+            points: pts,
+            color: c,
+            mark: Mark::Points,
+        });
+        for seg in segs {
+            series.push(Series {
+                label: String::new(),
+                points: seg,
+                color: c,
+                mark: Mark::Dashed,
+            });
+        }
+    }
+    if lo.is_finite() {
+        series.push(Series {
+            label: "measured = predicted".into(),
+            points: vec![(lo - 0.3, lo - 0.3), (hi + 0.3, hi + 0.3)],
+            color: 6,
+            mark: Mark::Line,
+        });
+    }
+    let note = if hidden > 0 {
+        format!(" ({hidden} seed values ≤ 0 not shown)")
+    } else {
+        String::new()
+    };
+    line_plot(
+        &out.join(MANIFOLD_FIGURES[2]),
+        &LinePlot {
+            title: format!(
+                "2-D FP model (γ = {}, Δ_S = η tr C / 2 tr H) vs the network, per seed{note}",
+                fb.gamma
+            ),
+            x_label: "log10 predicted rate per update (point: FP, continuous time; dashed: finite η)"
+                .into(),
+            y_label: "log10 measured rate per update (paired with GD)".into(),
+            series,
+            legend_left: true,
+            ..Default::default()
+        },
+    )
+}
 
 /// Palette index of the k-th continuation of the manifold protocol.
 fn manifold_color(k: usize) -> usize {
@@ -221,7 +326,8 @@ fn write_manifold_figures(out: &Path, result: &NetworkResult) -> Result<(), Writ
             series: series(&|c| &c.trace_h_mean, &|c| &c.trace_h_std),
             ..Default::default()
         },
-    )
+    )?;
+    write_feedback_figure(out, result)
 }
 
 /// Directions shown in Fig. 1(b) (the paper shows the top 2000).
