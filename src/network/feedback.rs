@@ -33,8 +33,7 @@ use super::curvature::{flatness, lanczos_top_vectors, symmetric_eigen};
 use super::data::Batch;
 use super::mlp::{Mlp, map_chunks};
 use super::train::stream_seed;
-use crate::config::{AxisConfig, NoProgress};
-use crate::fp::{FokkerPlanckConfig, FpPlan, InitialConfig};
+use crate::config::AxisConfig;
 use crate::landscape::Valley2d;
 use crate::noise::Noise;
 
@@ -100,11 +99,12 @@ pub struct RatePrediction {
     pub delta_s: f64,
     /// dx/dt of the closed form −½Δ_S λ'(x_0).
     pub theory_dx_dt: f64,
-    /// dx/dt of the FP transient (slope of ⟨x⟩(t) over its second half); NaN if it failed.
+    /// dx/dt of the FP transient (slope of ⟨x⟩(t) over its second half); NaN until
+    /// `study::feedback` has run it, or if it failed.
     pub fp_dx_dt: f64,
-    /// Predicted dF/dn per update (FP).
+    /// Predicted dF/dn per update, continuous time (FP's dx/dt; the closed form before it ran).
     pub flatness_rate: f64,
-    /// Predicted d tr H/dn per update (FP).
+    /// Predicted d tr H/dn per update, continuous time (as `flatness_rate`).
     pub trace_h_rate: f64,
     /// Predicted dF/dn with the finite-η correction of the top directions (closed form).
     pub discrete_flatness_rate: f64,
@@ -298,80 +298,93 @@ pub fn measure_start(
     })
 }
 
-/// dx/dt of the 2-D FP model on the valley of `geo` with Hessian noise Δ_S (γ = 1): a
-/// transient from a narrow Gaussian at (x_0, 0), slope of ⟨x⟩(t) over the second half. NaN if
-/// the plan is rejected or the solve fails.
-pub fn fp_drift(geo: &StartGeometry, eta: f64, delta_s: f64) -> f64 {
+/// The FP transient that measures the model's drift: valley, Hessian noise (γ = 1), grid,
+/// time stepping and a narrow initial Gaussian at (x_0, 0). The FP solver lives in a sibling
+/// layer, so `study` runs it (`study::feedback`) and hands dx/dt back through
+/// [`RatePrediction::set_dx_dt`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftProblem {
+    /// λ(x) = λ0 + λ1 x², ε = 0.
+    pub valley: Valley2d,
+    /// D = Δ_S |H| (η, σ = Δ_S/η, γ = 1).
+    pub noise: Noise,
+    /// x-axis: x_0 ± 5 % of x_0.
+    pub x: AxisConfig,
+    /// y-axis: ±10 √Δ_S.
+    pub y: AxisConfig,
+    /// End time: a quarter of the x half-width at the closed-form speed.
+    pub t_end: f64,
+    /// Time step.
+    pub dt: f64,
+    /// Mean of the initial Gaussian.
+    pub mean: [f64; 2],
+    /// Its standard deviations.
+    pub std: [f64; 2],
+}
+
+/// The FP transient for the valley of `geo` at noise Δ_S; `None` when there is no drift to
+/// measure (Δ_S or the slope not positive).
+pub fn drift_problem(geo: &StartGeometry, eta: f64, delta_s: f64) -> Option<DriftProblem> {
     let speed = 0.5 * delta_s * geo.lambda_slope;
-    if !(speed > 0.0 && delta_s > 0.0) {
-        return f64::NAN;
+    if !(speed > 0.0 && delta_s > 0.0 && speed.is_finite()) {
+        return None;
     }
     let w = FP_HALF_WIDTH * geo.x0;
     let y_half = 10.0 * delta_s.sqrt();
     let t_end = 0.25 * w / speed;
-    let cfg = FokkerPlanckConfig {
-        steady: false,
+    Some(DriftProblem {
+        valley: Valley2d {
+            epsilon: 0.0,
+            lambda: geo.lambda.to_vec(),
+        },
+        noise: Noise::Hessian {
+            eta,
+            sigma: delta_s / eta,
+            power: 1.0,
+        },
+        x: AxisConfig::new(geo.x0 - w, geo.x0 + w, FP_CELLS.0),
+        y: AxisConfig::new(-y_half, y_half, FP_CELLS.1),
         t_end,
         dt: t_end / FP_STEPS as f64,
-        initial: Some(InitialConfig::Gaussian {
-            mean: [geo.x0, 0.0],
-            std: [0.05 * w, delta_s.sqrt()],
-        }),
-        ..FokkerPlanckConfig::steady(
-            AxisConfig {
-                min: geo.x0 - w,
-                max: geo.x0 + w,
-                cells: FP_CELLS.0,
-            },
-            AxisConfig {
-                min: -y_half,
-                max: y_half,
-                cells: FP_CELLS.1,
-            },
-        )
-    };
-    let valley = Valley2d {
-        epsilon: 0.0,
-        lambda: geo.lambda.to_vec(),
-    };
-    let noise = Noise::Hessian {
-        eta,
-        sigma: delta_s / eta,
-        power: 1.0,
-    };
-    let Ok(plan) = FpPlan::new(valley, noise, cfg) else {
-        return f64::NAN;
-    };
-    let Ok(sol) = crate::fp::solve(&plan, &NoProgress) else {
-        return f64::NAN;
-    };
-    let m = &sol.moments;
-    let half: Vec<(f64, f64)> = m[m.len() / 2..].iter().map(|r| (r.t, r.mean_x)).collect();
-    let n = half.len() as f64;
+        mean: [geo.x0, 0.0],
+        std: [0.05 * w, delta_s.sqrt()],
+    })
+}
+
+/// Least-squares slope of ⟨x⟩ against t over the second half of a transient's (t, ⟨x⟩) rows.
+pub fn late_slope(rows: &[(f64, f64)]) -> f64 {
+    let half = &rows[rows.len() / 2..];
     if half.len() < 2 {
         return f64::NAN;
     }
-    let (mt, mx) = (
-        half.iter().map(|p| p.0).sum::<f64>() / n,
-        half.iter().map(|p| p.1).sum::<f64>() / n,
-    );
+    let n = half.len() as f64;
+    let mt = half.iter().map(|p| p.0).sum::<f64>() / n;
+    let mx = half.iter().map(|p| p.1).sum::<f64>() / n;
     let sxy: f64 = half.iter().map(|p| (p.0 - mt) * (p.1 - mx)).sum();
     let sxx: f64 = half.iter().map(|p| (p.0 - mt).powi(2)).sum();
     sxy / sxx
+}
+
+impl RatePrediction {
+    /// Take the FP model's dx/dt and recompute the continuous-time rates per update.
+    pub fn set_dx_dt(&mut self, geo: &StartGeometry, eta: f64, dx_dt: f64) {
+        self.fp_dx_dt = dx_dt;
+        let g = geo.lambda_slope;
+        self.flatness_rate = eta * dx_dt * geo.flatness_slope / g;
+        self.trace_h_rate = eta * dx_dt * g;
+    }
 }
 
 /// The model's prediction for noise of total trace `trace_c` at learning rate `eta`.
 pub fn predict(geo: &StartGeometry, eta: f64, trace_c: f64) -> RatePrediction {
     let delta_s = eta * trace_c / (2.0 * geo.trace_h);
     let theory_dx_dt = -0.5 * delta_s * geo.lambda_slope;
-    let fp_dx_dt = fp_drift(geo, eta, delta_s);
-    let g = geo.lambda_slope;
-    RatePrediction {
+    let mut out = RatePrediction {
         delta_s,
         theory_dx_dt,
-        fp_dx_dt,
-        flatness_rate: eta * fp_dx_dt * geo.flatness_slope / g,
-        trace_h_rate: eta * fp_dx_dt * g,
+        fp_dx_dt: f64::NAN,
+        flatness_rate: f64::NAN,
+        trace_h_rate: f64::NAN,
         discrete_flatness_rate: -0.5
             * eta
             * delta_s
@@ -382,5 +395,9 @@ pub fn predict(geo: &StartGeometry, eta: f64, trace_c: f64) -> RatePrediction {
             * (geo.grad_trace_h_tangent_sq + geo.discrete_trace_h_slope),
         measured_flatness_rate: None,
         measured_trace_h_rate: None,
-    }
+    };
+    // Closed form until the FP's dx/dt replaces it (`study::feedback`).
+    out.set_dx_dt(geo, eta, theory_dx_dt);
+    out.fp_dx_dt = f64::NAN;
+    out
 }

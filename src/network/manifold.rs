@@ -874,8 +874,49 @@ fn feedback_summary(
             }
         })
         .collect();
+    let first = format!(
+        "label-noise SGD (B = {b}) minus GD over the first {} updates",
+        cfg.manifold.record_every
+    );
+    let whole = format!(
+        "SGD (B = {b}) minus GD over all {} updates",
+        cfg.manifold.steps
+    );
+    let rates = rate_rows(&seeds, &first, &whole);
+    Some(Feedback {
+        mapping: "γ = 1; Δ_S = η tr C / (2 tr H) (label noise: η δ² / 2B); valley λ(x) = λ0 + λ1 x² \
+                  with λ(x_0) = tr H and λ'(x_0) = |P_T ∇tr H| (x = arclength along the manifold); \
+                  per update dtrH/dn = η λ'(x_0) dx/dt, dF/dn = η (dx/dt) ∇F·P_T∇tr H / |P_T ∇tr H|"
+            .into(),
+        gamma: 1.0,
+        seeds,
+        rates,
+        seconds: 0.0,
+    })
+}
+
+impl Feedback {
+    /// Recompute `rates` from `seeds` (after the FP's dx/dt replaced the closed form).
+    pub fn refresh_rates(&mut self) {
+        let window = |name: &str| {
+            self.rates
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.window.clone())
+                .unwrap_or_default()
+        };
+        let (first, whole) = (
+            window("label_noise_flatness_rate"),
+            window("sgd_flatness_rate"),
+        );
+        self.rates = rate_rows(&self.seeds, &first, &whole);
+    }
+}
+
+/// The four rate rows over seeds: label noise over `first`, SGD over `whole`.
+fn rate_rows(seeds: &[SeedFeedback], first: &str, whole: &str) -> Vec<RateRow> {
     type Pick = dyn Fn(&SeedFeedback) -> (f64, f64, Option<f64>);
-    let row = |name: &str, window: String, f: &Pick| {
+    let row = |name: &str, window: &str, f: &Pick| {
         let predicted = Spread::of(seeds.iter().map(|s| f(s).0));
         let predicted_discrete = Spread::of(seeds.iter().map(|s| f(s).1));
         let measured = Spread::of(seeds.iter().filter_map(|s| f(s).2));
@@ -885,23 +926,15 @@ fn feedback_summary(
         };
         RateRow {
             name: name.into(),
-            window,
+            window: window.into(),
             predicted,
             predicted_discrete,
             measured,
             measured_over_predicted: ratio,
         }
     };
-    let first = format!(
-        "label-noise SGD (B = {b}) minus GD over the first {} updates",
-        cfg.manifold.record_every
-    );
-    let whole = format!(
-        "SGD (B = {b}) minus GD over all {} updates",
-        cfg.manifold.steps
-    );
-    let rates = vec![
-        row("label_noise_flatness_rate", first.clone(), &|s| {
+    vec![
+        row("label_noise_flatness_rate", first, &|s| {
             (
                 s.label_noise.flatness_rate,
                 s.label_noise.discrete_flatness_rate,
@@ -915,7 +948,7 @@ fn feedback_summary(
                 s.label_noise.measured_trace_h_rate,
             )
         }),
-        row("sgd_flatness_rate", whole.clone(), &|s| {
+        row("sgd_flatness_rate", whole, &|s| {
             (
                 s.sgd.flatness_rate,
                 s.sgd.discrete_flatness_rate,
@@ -929,15 +962,5 @@ fn feedback_summary(
                 s.sgd.measured_trace_h_rate,
             )
         }),
-    ];
-    Some(Feedback {
-        mapping: "γ = 1; Δ_S = η tr C / (2 tr H) (label noise: η δ² / 2B); valley λ(x) = λ0 + λ1 x² \
-                  with λ(x_0) = tr H and λ'(x_0) = |P_T ∇tr H| (x = arclength along the manifold); \
-                  per update dtrH/dn = η λ'(x_0) dx/dt, dF/dn = η (dx/dt) ∇F·P_T∇tr H / |P_T ∇tr H|"
-            .into(),
-        gamma: 1.0,
-        seeds,
-        rates,
-        seconds: 0.0,
-    })
+    ]
 }

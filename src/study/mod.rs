@@ -3,6 +3,7 @@
 //! `report` layer turns them into files and figures.
 
 pub mod compare;
+pub mod feedback;
 pub mod sweep;
 
 use std::time::Instant;
@@ -212,7 +213,11 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         columns.push(("sampler", hist.clone()));
     }
     let network_result = match scenario.network() {
-        Some(plan) => Some(network::run(plan, progress)?),
+        Some(plan) => {
+            let mut res = network::run(plan, progress)?;
+            feedback::run_fp(&mut res);
+            Some(res)
+        }
         None => None,
     };
     let sweep_table = match scenario.sweep() {

@@ -323,6 +323,7 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
     assert_eq!(a.c_hat_diag, b.c_hat_diag);
     assert_eq!(a.optimiser_curves, b.optimiser_curves);
     assert_eq!(a.batch_curves, b.batch_curves);
+    assert_eq!(a.layer_spectra, b.layer_spectra);
     let strip = |r: &NetworkResult| {
         let mut s = r.summary.clone();
         s.training_seconds = 0.0;
@@ -336,6 +337,7 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
             h.hessian_seconds = 0.0;
             h.eigen_seconds = 0.0;
             h.covariance_seconds = 0.0;
+            h.layer_seconds = 0.0;
         }
         s
     };
@@ -801,9 +803,17 @@ fn manifold_protocol_is_identical_for_any_thread_count() {
         let m = s.manifold.as_mut().unwrap();
         m.pretrain_seconds = 0.0;
         m.continuation_seconds = 0.0;
+        if let Some(f) = m.feedback.as_mut() {
+            f.seconds = 0.0;
+        }
         s
     };
-    assert_eq!(strip(&a), strip(&b));
+    let (sa, sb) = (strip(&a), strip(&b));
+    if sa != sb {
+        let (da, db) = (format!("{sa:?}"), format!("{sb:?}"));
+        let at = da.bytes().zip(db.bytes()).position(|(x, y)| x != y).unwrap_or(0);
+        panic!("first difference: {} vs {}", &da[at.saturating_sub(200)..(at + 100).min(da.len())], &db[at.saturating_sub(200)..(at + 100).min(db.len())]);
+    }
 }
 
 #[test]
@@ -936,7 +946,8 @@ fn output_jacobian_matches_target_shift_gradients() {
 
 #[test]
 fn fp_drift_along_the_mapped_valley_matches_the_closed_form() {
-    use flatscape::network::feedback::{StartGeometry, fp_drift};
+    use flatscape::network::feedback::{StartGeometry, drift_problem};
+    use flatscape::study::feedback::fp_drift;
     // The valley of a manifold start (tr H = 300, |P_T ∇tr H| = 60): the FP transient's
     // d⟨x⟩/dt against −½ Δ_S λ'(x_0), at the label-noise and at the minibatch-SGD noise scale.
     let geo = StartGeometry {
@@ -955,7 +966,7 @@ fn fp_drift_along_the_mapped_valley_matches_the_closed_form() {
         lambda: [270.0, 30.0],
     };
     for delta_s in [3.125e-4, 1.5e-8] {
-        let fp = fp_drift(&geo, 0.05, delta_s);
+        let fp = fp_drift(&drift_problem(&geo, 0.05, delta_s).expect("a drift"));
         let closed = -0.5 * delta_s * 60.0;
         println!("Δ_S = {delta_s:e}: FP dx/dt {fp:.6e}, closed form {closed:.6e}");
         assert!(((fp - closed) / closed).abs() < 0.02, "{fp} vs {closed}");
