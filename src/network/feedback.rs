@@ -141,7 +141,10 @@ fn normal_basis(mlp: &Mlp, theta: &[f64], data: Batch) -> Option<ndarray::Array2
     let gram = j.dot(&j.t());
     let (vals, vecs) = symmetric_eigen(&gram, true);
     let v = vecs?;
-    let top = vals.first().copied().filter(|x| x.is_finite() && *x > 0.0)?;
+    let top = vals
+        .first()
+        .copied()
+        .filter(|x| x.is_finite() && *x > 0.0)?;
     let r = vals.iter().take_while(|&&s| s > RANK_CUTOFF * top).count();
     let mut q = j.t().dot(&v.slice(ndarray::s![.., ..r]));
     for (k, mut col) in q.columns_mut().into_iter().enumerate() {

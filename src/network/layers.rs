@@ -11,8 +11,7 @@ use ndarray::{Array2, s};
 use serde::Serialize;
 
 use super::curvature::{
-    PowerFit, fit_power, noise_factor, relative_commutator, spearman, symmetric_eigen,
-    top_fraction,
+    PowerFit, fit_power, noise_factor, relative_commutator, spearman, symmetric_eigen, top_fraction,
 };
 use super::mlp::Mlp;
 

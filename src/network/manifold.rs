@@ -21,8 +21,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::curvature::{exact_trace, flatness, hutchinson_trace, noise_factor};
-use super::feedback::{self, SeedFeedback};
 use super::data::{self, Batch, Samples};
+use super::feedback::{self, SeedFeedback};
 use super::mlp::{Loss, Mlp};
 use super::train::{initial_parameters, per_sample_trace, stream_seed, top_eigenvalues};
 use super::{NetworkConfig, Spread};
@@ -884,10 +884,11 @@ fn feedback_summary(
     );
     let rates = rate_rows(&seeds, &first, &whole);
     Some(Feedback {
-        mapping: "γ = 1; Δ_S = η tr C / (2 tr H) (label noise: η δ² / 2B); valley λ(x) = λ0 + λ1 x² \
+        mapping:
+            "γ = 1; Δ_S = η tr C / (2 tr H) (label noise: η δ² / 2B); valley λ(x) = λ0 + λ1 x² \
                   with λ(x_0) = tr H and λ'(x_0) = |P_T ∇tr H| (x = arclength along the manifold); \
                   per update dtrH/dn = η λ'(x_0) dx/dt, dF/dn = η (dx/dt) ∇F·P_T∇tr H / |P_T ∇tr H|"
-            .into(),
+                .into(),
         gamma: 1.0,
         seeds,
         rates,

@@ -419,7 +419,7 @@ impl Mlp {
     fn rows_from_deltas(&self, fwd: &Forward, deltas: &[Array2<f64>], batch: Batch) -> Array2<f64> {
         let mut out = Array2::zeros((batch.len(), self.n_params()));
         for (l, g) in deltas.iter().enumerate() {
-            let input = Self::input(batch.x, &fwd, l);
+            let input = Self::input(batch.x, fwd, l);
             let (o, i) = self.shape(l);
             let at = self.offsets[l];
             for n in 0..batch.len() {

@@ -917,13 +917,16 @@ fn paired(
     }
 }
 
-/// Fig. 1 analysis of one trained network: (eigenvalues, diag Ĉ, statistics, per-layer spectra).
+/// What the Fig. 1 analysis returns: eigenvalues, diag Ĉ, statistics, per-layer spectra.
+type Fig1 = (Vec<f64>, Vec<f64>, HessianSummary, Vec<LayerSpectrum>);
+
+/// Fig. 1 analysis of one trained network.
 fn analyse(
     cfg: &NetworkConfig,
     mlp: &Mlp,
     digits: &data::Digits,
     net: &RunOutcome,
-) -> Result<(Vec<f64>, Vec<f64>, HessianSummary, Vec<LayerSpectrum>), NetworkError> {
+) -> Result<Fig1, NetworkError> {
     let data = digits.train.view();
     let theta = &net.theta;
     let p = mlp.n_params();

@@ -179,19 +179,35 @@ fn write_feedback_figure(out: &Path, result: &NetworkResult) -> Result<(), Write
     let picks: [(&str, Pick); 4] = [
         ("label-noise SGD: dF/dn", |s| {
             let r = &s.label_noise;
-            (r.flatness_rate, r.discrete_flatness_rate, r.measured_flatness_rate)
+            (
+                r.flatness_rate,
+                r.discrete_flatness_rate,
+                r.measured_flatness_rate,
+            )
         }),
         ("label-noise SGD: −d tr H/dn", |s| {
             let r = &s.label_noise;
-            (-r.trace_h_rate, -r.discrete_trace_h_rate, r.measured_trace_h_rate.map(|v| -v))
+            (
+                -r.trace_h_rate,
+                -r.discrete_trace_h_rate,
+                r.measured_trace_h_rate.map(|v| -v),
+            )
         }),
         ("SGD: dF/dn", |s| {
             let r = &s.sgd;
-            (r.flatness_rate, r.discrete_flatness_rate, r.measured_flatness_rate)
+            (
+                r.flatness_rate,
+                r.discrete_flatness_rate,
+                r.measured_flatness_rate,
+            )
         }),
         ("SGD: −d tr H/dn", |s| {
             let r = &s.sgd;
-            (-r.trace_h_rate, -r.discrete_trace_h_rate, r.measured_trace_h_rate.map(|v| -v))
+            (
+                -r.trace_h_rate,
+                -r.discrete_trace_h_rate,
+                r.measured_trace_h_rate.map(|v| -v),
+            )
         }),
     ];
     let mut series = Vec::new();
@@ -253,8 +269,9 @@ fn write_feedback_figure(out: &Path, result: &NetworkResult) -> Result<(), Write
                 "2-D FP model (γ = {}, Δ_S = η tr C / 2 tr H) vs the network, per seed{note}",
                 fb.gamma
             ),
-            x_label: "log10 predicted rate per update (point: FP, continuous time; dashed: finite η)"
-                .into(),
+            x_label:
+                "log10 predicted rate per update (point: FP, continuous time; dashed: finite η)"
+                    .into(),
             y_label: "log10 measured rate per update (paired with GD)".into(),
             series,
             legend_left: true,

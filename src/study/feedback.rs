@@ -20,7 +20,7 @@ pub fn fp_drift(problem: &DriftProblem) -> f64 {
             mean: problem.mean,
             std: problem.std,
         }),
-        ..FokkerPlanckConfig::steady(problem.x.clone(), problem.y.clone())
+        ..FokkerPlanckConfig::steady(problem.x, problem.y)
     };
     let Ok(plan) = FpPlan::new(problem.valley.clone(), problem.noise.clone(), cfg) else {
         return f64::NAN;
@@ -49,8 +49,7 @@ pub fn run_fp(result: &mut NetworkResult) {
     fb.seeds.par_iter_mut().for_each(|s| {
         let geo = s.geometry.clone();
         for pred in [&mut s.label_noise, &mut s.sgd] {
-            if let Some(problem) =
-                crate::network::feedback::drift_problem(&geo, eta, pred.delta_s)
+            if let Some(problem) = crate::network::feedback::drift_problem(&geo, eta, pred.delta_s)
             {
                 let dx_dt = fp_drift(&problem);
                 if dx_dt.is_finite() {

@@ -746,7 +746,10 @@ fn manifold_protocol_positive_control_and_recorded_comparisons() {
         );
     }
     // The feedback into the 2-D FP model: present, rates recorded (not asserted).
-    let fb = m.feedback.as_ref().expect("M·K = 400: the Jacobian is formed");
+    let fb = m
+        .feedback
+        .as_ref()
+        .expect("M·K = 400: the Jacobian is formed");
     assert_eq!(fb.seeds.len(), 5);
     for r in &fb.rates {
         println!(
@@ -811,8 +814,16 @@ fn manifold_protocol_is_identical_for_any_thread_count() {
     let (sa, sb) = (strip(&a), strip(&b));
     if sa != sb {
         let (da, db) = (format!("{sa:?}"), format!("{sb:?}"));
-        let at = da.bytes().zip(db.bytes()).position(|(x, y)| x != y).unwrap_or(0);
-        panic!("first difference: {} vs {}", &da[at.saturating_sub(200)..(at + 100).min(da.len())], &db[at.saturating_sub(200)..(at + 100).min(db.len())]);
+        let at = da
+            .bytes()
+            .zip(db.bytes())
+            .position(|(x, y)| x != y)
+            .unwrap_or(0);
+        panic!(
+            "first difference: {} vs {}",
+            &da[at.saturating_sub(200)..(at + 100).min(da.len())],
+            &db[at.saturating_sub(200)..(at + 100).min(db.len())]
+        );
     }
 }
 
@@ -910,7 +921,9 @@ fn per_layer_blocks_add_up_to_the_whole_net() {
         assert_eq!(mlp.layer_range(s.layer).len(), s.n_params);
         assert!((0.0..1.0).contains(&s.commutator), "{}", s.commutator);
         let fr: Vec<f64> = s.trace_c_top_fraction.iter().map(|p| p.1).collect();
-        assert!(fr.windows(2).all(|w| w[0] <= w[1] + 1e-15) && fr.iter().all(|f| *f <= 1.0 + 1e-12));
+        assert!(
+            fr.windows(2).all(|w| w[0] <= w[1] + 1e-15) && fr.iter().all(|f| *f <= 1.0 + 1e-12)
+        );
         println!(
             "layer {}: γ {:?}, commutator {:.3}, fractions {:?}",
             s.layer,
