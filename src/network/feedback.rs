@@ -99,9 +99,9 @@ pub struct RatePrediction {
     pub delta_s: f64,
     /// dx/dt of the closed form −½Δ_S λ'(x_0).
     pub theory_dx_dt: f64,
-    /// dx/dt of the FP transient (slope of ⟨x⟩(t) over its second half); NaN until
+    /// dx/dt of the FP transient (slope of ⟨x⟩(t) over its second half); `None` until
     /// `study::feedback` has run it, or if it failed.
-    pub fp_dx_dt: f64,
+    pub fp_dx_dt: Option<f64>,
     /// Predicted dF/dn per update, continuous time (FP's dx/dt; the closed form before it ran).
     pub flatness_rate: f64,
     /// Predicted d tr H/dn per update, continuous time (as `flatness_rate`).
@@ -371,7 +371,7 @@ pub fn late_slope(rows: &[(f64, f64)]) -> f64 {
 impl RatePrediction {
     /// Take the FP model's dx/dt and recompute the continuous-time rates per update.
     pub fn set_dx_dt(&mut self, geo: &StartGeometry, eta: f64, dx_dt: f64) {
-        self.fp_dx_dt = dx_dt;
+        self.fp_dx_dt = Some(dx_dt);
         let g = geo.lambda_slope;
         self.flatness_rate = eta * dx_dt * geo.flatness_slope / g;
         self.trace_h_rate = eta * dx_dt * g;
@@ -385,7 +385,7 @@ pub fn predict(geo: &StartGeometry, eta: f64, trace_c: f64) -> RatePrediction {
     let mut out = RatePrediction {
         delta_s,
         theory_dx_dt,
-        fp_dx_dt: f64::NAN,
+        fp_dx_dt: None,
         flatness_rate: f64::NAN,
         trace_h_rate: f64::NAN,
         discrete_flatness_rate: -0.5
@@ -401,6 +401,6 @@ pub fn predict(geo: &StartGeometry, eta: f64, trace_c: f64) -> RatePrediction {
     };
     // Closed form until the FP's dx/dt replaces it (`study::feedback`).
     out.set_dx_dt(geo, eta, theory_dx_dt);
-    out.fp_dx_dt = f64::NAN;
+    out.fp_dx_dt = None;
     out
 }
