@@ -100,11 +100,11 @@ fn write_layer_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteEr
         }
     }
     line_plot(&out.join(LAYER_FIGURES[0]), &plot)?;
-    // Every k up to 100, then about 300 points (the plot draws series of > 400 points one
+    // Every k up to 100, then about 250 points (the plot draws series of > 400 points one
     // pixel wide; this keeps all curves the same width).
     let cumulative = |d: &[f64]| -> Vec<(f64, f64)> {
         let total: f64 = d.iter().sum();
-        let step = (d.len() / 300).max(1);
+        let step = (d.len() / 250).max(1);
         let mut acc = 0.0;
         let mut pts = Vec::new();
         for (k, c) in d.iter().enumerate() {
