@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod curved_valley;
 mod figures;
 mod fp;
 mod fp_adaptive;
