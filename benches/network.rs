@@ -1,4 +1,5 @@
-//! Criterion benches of the network module (issue 6): one training epoch (SGD, B = 100, and GD
+//! Criterion benches of the network module (issue 6): one SGD update (gather + gradient +
+//! step), one training epoch (SGD, B = 100, and GD
 //! with as many full-batch steps), one exact Hessian-vector product over the training set, the
 //! Lanczos flatness measurement, the full Hessian + eigen-decomposition of Fig. 1, and the
 //! stochastic Lanczos quadrature (m = 80 steps × v = 10 probes) of the 3190-parameter net.
@@ -31,6 +32,21 @@ fn epochs(c: &mut Criterion) {
         .map(|k| set.select(&(k * BATCH..(k + 1) * BATCH).collect::<Vec<_>>()))
         .collect();
     let mut grad = vec![0.0; mlp.n_params()];
+    // One SGD update as `train` does it: gather a minibatch of a shuffled order, gradient, step.
+    let order: Vec<usize> = (0..m).map(|k| (k * 7919) % m).collect();
+    c.bench_function("network_sgd_update_b100_p3190", |b| {
+        let mut theta = theta0.clone();
+        let mut at = 0;
+        b.iter(|| {
+            let idx = &order[at..at + BATCH];
+            at = (at + BATCH) % (m - m % BATCH);
+            let mb = set.select(idx);
+            grad.fill(0.0);
+            mlp.batch_grad(&theta, mb.view(), 1.0 / BATCH as f64, &mut grad);
+            theta.iter_mut().zip(&grad).for_each(|(t, g)| *t -= ETA * g);
+            black_box(theta[0])
+        })
+    });
     c.bench_function("network_sgd_epoch_b100_p3190", |b| {
         let mut theta = theta0.clone();
         b.iter(|| {

@@ -466,6 +466,11 @@ fn real_network(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         for stem in network_report::FIGURES {
             ctx.stem(stem);
         }
+        if res.summary.hessian.is_some() {
+            for stem in network_report::LAYER_FIGURES {
+                ctx.stem(stem);
+            }
+        }
     }
     Ok(())
 }

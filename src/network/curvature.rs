@@ -118,10 +118,19 @@ pub fn lanczos_top(
 /// The Lanczos tridiagonal matrix T (at most `steps` × `steps`) of a symmetric operator from
 /// the start vector `q` (normalised here), with full re-orthogonalisation (twice per step).
 pub fn lanczos_tridiagonal(
+    q: Vec<f64>,
+    steps: usize,
+    apply: impl FnMut(&[f64], &mut [f64]),
+) -> Array2<f64> {
+    lanczos_with_basis(q, steps, apply).0
+}
+
+/// As [`lanczos_tridiagonal`], also returning the orthonormal Lanczos vectors q_1 … q_m.
+pub fn lanczos_with_basis(
     mut q: Vec<f64>,
     steps: usize,
     mut apply: impl FnMut(&[f64], &mut [f64]),
-) -> Array2<f64> {
+) -> (Array2<f64>, Vec<Vec<f64>>) {
     let n = q.len();
     let steps = steps.min(n).max(1);
     normalise(&mut q);
@@ -156,7 +165,40 @@ pub fn lanczos_tridiagonal(
             t[[i + 1, i]] = beta[i];
         }
     }
-    t
+    (t, basis)
+}
+
+/// The `k` largest eigenpairs (decreasing) of a symmetric operator by Lanczos with full
+/// re-orthogonalisation over `steps` iterations from a seeded random start: eigenvalues and
+/// unit Ritz vectors.
+pub fn lanczos_top_vectors(
+    n: usize,
+    k: usize,
+    steps: usize,
+    seed: u64,
+    apply: impl FnMut(&[f64], &mut [f64]),
+) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let steps = steps.min(n).max(k.min(n));
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let q: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let (t, basis) = lanczos_with_basis(q, steps, apply);
+    let (vals, vecs) = symmetric_eigen(&t, true);
+    let Some(s) = vecs else {
+        return (vals, Vec::new());
+    };
+    let k = k.min(vals.len());
+    let ritz = (0..k)
+        .map(|j| {
+            let mut v = vec![0.0; n];
+            for (i, b) in basis.iter().enumerate() {
+                let c = s[[i, j]];
+                v.iter_mut().zip(b).for_each(|(x, y)| *x += c * y);
+            }
+            normalise(&mut v);
+            v
+        })
+        .collect();
+    (vals.into_iter().take(k).collect(), ritz)
 }
 
 /// A spectral density as a discrete measure: nodes and weights (the weights sum to 1).

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::curvature::{exact_trace, flatness, hutchinson_trace, noise_factor};
 use super::data::{self, Batch, Samples};
+use super::feedback::{self, SeedFeedback};
 use super::mlp::{Loss, Mlp};
 use super::train::{initial_parameters, per_sample_trace, stream_seed, top_eigenvalues};
 use super::{NetworkConfig, Spread};
@@ -300,6 +301,42 @@ pub struct ManifoldSummary {
     pub pretrain_seconds: f64,
     /// Seconds for the continuations.
     pub continuation_seconds: f64,
+    /// The 2-D FP model fed with the measured noise and geometry, next to the measured rates
+    /// (`None` when the output Jacobian is too large, M·K > 4000).
+    pub feedback: Option<Feedback>,
+}
+
+/// Predicted and measured drift rates per update, over seeds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RateRow {
+    /// `label_noise_flatness_rate`, `label_noise_trace_h_rate`, `sgd_flatness_rate`,
+    /// `sgd_trace_h_rate`.
+    pub name: String,
+    /// Which updates the measured rate covers and what it is paired with.
+    pub window: String,
+    /// The FP model's prediction (continuous time), per update.
+    pub predicted: Option<Spread>,
+    /// With the finite-η correction of the top eigen-directions (closed form), per update.
+    pub predicted_discrete: Option<Spread>,
+    /// The network's measured rate, per update.
+    pub measured: Option<Spread>,
+    /// Mean measured / mean predicted.
+    pub measured_over_predicted: f64,
+}
+
+/// The feedback of the network into the 2-D FP model (`feedback` module).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Feedback {
+    /// How the network's measurements become the model's parameters.
+    pub mapping: String,
+    /// The noise exponent γ used.
+    pub gamma: f64,
+    /// Per seed: geometry, Δ_S, predictions and measurements.
+    pub seeds: Vec<SeedFeedback>,
+    /// The rates, predicted and measured, over seeds.
+    pub rates: Vec<RateRow>,
+    /// Seconds for the measurements and FP runs.
+    pub seconds: f64,
 }
 
 /// Mean and spread over seeds of one continuation, per record.
@@ -566,6 +603,23 @@ pub fn run(
         return Err(Cancelled);
     }
     let pretrain_seconds = t0.elapsed().as_secs_f64();
+    let t_fb = Instant::now();
+    let geometries: Vec<Option<feedback::StartGeometry>> = starts
+        .par_iter()
+        .map(|st| {
+            feedback::measure_start(
+                &mlp,
+                &st.theta,
+                digits.train.view(),
+                st.trace_h,
+                cfg.eta,
+                cfg.flatness_top,
+                cfg.lanczos_steps,
+                st.seed,
+            )
+        })
+        .collect();
+    let mut feedback_seconds = t_fb.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let jobs: Vec<(usize, Continuation)> = (0..starts.len())
         .flat_map(|i| kinds.iter().map(move |&k| (i, k)))
@@ -697,6 +751,13 @@ pub fn run(
             -1.0,
         ));
     }
+    let t_fb = Instant::now();
+    let feedback = feedback_summary(cfg, &starts, &geometries, &runs);
+    feedback_seconds += t_fb.elapsed().as_secs_f64();
+    let feedback = feedback.map(|mut f| {
+        f.seconds = feedback_seconds;
+        f
+    });
     let curves = kinds.iter().map(|&k| curve(k, &of(k))).collect();
     let start_loss_max = starts
         .iter()
@@ -713,6 +774,7 @@ pub fn run(
         groups,
         pretrain_seconds,
         continuation_seconds,
+        feedback,
     };
     Ok((
         ManifoldResult {
@@ -757,4 +819,149 @@ fn curve(kind: Continuation, runs: &[&ManifoldRun]) -> ManifoldCurve {
         trace_h_std,
         loss_mean,
     }
+}
+
+/// The FP model's predictions at each seed's start next to the measured rates: label-noise
+/// SGD over the first `record_every` updates, minibatch SGD over the whole run, both paired with
+/// GD of the same seed (which removes the deterministic convergence to the manifold).
+fn feedback_summary(
+    cfg: &NetworkConfig,
+    starts: &[Start],
+    geometries: &[Option<feedback::StartGeometry>],
+    runs: &[ManifoldRun],
+) -> Option<Feedback> {
+    let b = cfg.batch;
+    let find = |k: Continuation, s: u64| runs.iter().find(|r| r.kind == k && r.seed == s);
+    let inputs: Vec<(&Start, &feedback::StartGeometry)> = starts
+        .iter()
+        .zip(geometries)
+        .filter_map(|(st, g)| Some((st, g.as_ref()?)))
+        .collect();
+    if inputs.is_empty() {
+        return None;
+    }
+    let seeds: Vec<SeedFeedback> = inputs
+        .par_iter()
+        .map(|&(st, geo)| {
+            let mut ln = feedback::predict(geo, cfg.eta, st.trace_c_label_noise);
+            let mut sgd = feedback::predict(geo, cfg.eta, st.trace_c_sgd);
+            let gd = find(Continuation::Gd, st.seed).filter(|r| !r.diverged);
+            // Label noise: first interval, against GD at the same record (same probes).
+            if let (Some(gd), Some(r)) = (
+                gd,
+                find(Continuation::LabelNoise(b), st.seed).filter(|r| !r.diverged),
+            ) && let (Some(a), Some(g)) = (r.records.get(1), gd.records.get(1))
+            {
+                let n = a.step as f64;
+                ln.measured_flatness_rate = a.flatness.zip(g.flatness).map(|(x, y)| (x - y) / n);
+                ln.measured_trace_h_rate = Some((a.trace_h - g.trace_h) / n);
+            }
+            // Minibatch SGD: the whole run, against GD (exact tr H at the end).
+            if let (Some(gd), Some(r)) = (
+                gd,
+                find(Continuation::Sgd(b), st.seed).filter(|r| !r.diverged),
+            ) && let (Some(a), Some(g)) = (r.records.last(), gd.records.last())
+            {
+                let n = a.step as f64;
+                sgd.measured_flatness_rate = a.flatness.zip(g.flatness).map(|(x, y)| (x - y) / n);
+                sgd.measured_trace_h_rate = Some((r.final_trace_h - gd.final_trace_h) / n);
+            }
+            SeedFeedback {
+                seed: st.seed,
+                geometry: geo.clone(),
+                label_noise: ln,
+                sgd,
+            }
+        })
+        .collect();
+    let first = format!(
+        "label-noise SGD (B = {b}) minus GD over the first {} updates",
+        cfg.manifold.record_every
+    );
+    let whole = format!(
+        "SGD (B = {b}) minus GD over all {} updates",
+        cfg.manifold.steps
+    );
+    let rates = rate_rows(&seeds, &first, &whole);
+    Some(Feedback {
+        mapping:
+            "γ = 1; Δ_S = η tr C / (2 tr H) (label noise: η δ² / 2B); valley λ(x) = λ0 + λ1 x² \
+                  with λ(x_0) = tr H and λ'(x_0) = |P_T ∇tr H| (x = arclength along the manifold); \
+                  per update dtrH/dn = η λ'(x_0) dx/dt, dF/dn = η (dx/dt) ∇F·P_T∇tr H / |P_T ∇tr H|"
+                .into(),
+        gamma: 1.0,
+        seeds,
+        rates,
+        seconds: 0.0,
+    })
+}
+
+impl Feedback {
+    /// Recompute `rates` from `seeds` (after the FP's dx/dt replaced the closed form).
+    pub fn refresh_rates(&mut self) {
+        let window = |name: &str| {
+            self.rates
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.window.clone())
+                .unwrap_or_default()
+        };
+        let (first, whole) = (
+            window("label_noise_flatness_rate"),
+            window("sgd_flatness_rate"),
+        );
+        self.rates = rate_rows(&self.seeds, &first, &whole);
+    }
+}
+
+/// The four rate rows over seeds: label noise over `first`, SGD over `whole`.
+fn rate_rows(seeds: &[SeedFeedback], first: &str, whole: &str) -> Vec<RateRow> {
+    type Pick = dyn Fn(&SeedFeedback) -> (f64, f64, Option<f64>);
+    let row = |name: &str, window: &str, f: &Pick| {
+        let predicted = Spread::of(seeds.iter().map(|s| f(s).0));
+        let predicted_discrete = Spread::of(seeds.iter().map(|s| f(s).1));
+        let measured = Spread::of(seeds.iter().filter_map(|s| f(s).2));
+        let ratio = match (&predicted, &measured) {
+            (Some(p), Some(m)) => m.mean / p.mean,
+            _ => f64::NAN,
+        };
+        RateRow {
+            name: name.into(),
+            window: window.into(),
+            predicted,
+            predicted_discrete,
+            measured,
+            measured_over_predicted: ratio,
+        }
+    };
+    vec![
+        row("label_noise_flatness_rate", first, &|s| {
+            (
+                s.label_noise.flatness_rate,
+                s.label_noise.discrete_flatness_rate,
+                s.label_noise.measured_flatness_rate,
+            )
+        }),
+        row("label_noise_trace_h_rate", first, &|s| {
+            (
+                s.label_noise.trace_h_rate,
+                s.label_noise.discrete_trace_h_rate,
+                s.label_noise.measured_trace_h_rate,
+            )
+        }),
+        row("sgd_flatness_rate", whole, &|s| {
+            (
+                s.sgd.flatness_rate,
+                s.sgd.discrete_flatness_rate,
+                s.sgd.measured_flatness_rate,
+            )
+        }),
+        row("sgd_trace_h_rate", whole, &|s| {
+            (
+                s.sgd.trace_h_rate,
+                s.sgd.discrete_trace_h_rate,
+                s.sgd.measured_trace_h_rate,
+            )
+        }),
+    ]
 }

@@ -389,9 +389,37 @@ impl Mlp {
     pub fn per_sample_grads(&self, theta: &[f64], batch: Batch) -> Array2<f64> {
         let fwd = self.forward(theta, batch.x, batch.labels);
         let deltas = self.deltas(theta, &fwd, batch.labels, None);
+        self.rows_from_deltas(&fwd, &deltas, batch)
+    }
+
+    /// The Jacobian of the outputs, ∂z_k(s_n)/∂θ, one row per (sample n, output k) in the order
+    /// n·K + k (batch·K × parameters): the output error is set to the unit vector e_k.
+    pub fn output_jacobian(&self, theta: &[f64], batch: Batch) -> Array2<f64> {
+        let fwd = self.forward(theta, batch.x, batch.labels);
+        let n = batch.len();
+        let k_out = self.sizes[self.n_layers()];
+        let mut out = Array2::zeros((n * k_out, self.n_params()));
+        for k in 0..k_out {
+            // deltas() starts from P − Y − shift; this shift makes it E_k.
+            let mut shift = fwd.probs.clone();
+            for (r, &y) in batch.labels.iter().enumerate() {
+                shift[[r, y as usize]] -= 1.0;
+                shift[[r, k]] -= 1.0;
+            }
+            let deltas = self.deltas(theta, &fwd, batch.labels, Some(shift.view()));
+            let rows = self.rows_from_deltas(&fwd, &deltas, batch);
+            for r in 0..n {
+                out.row_mut(r * k_out + k).assign(&rows.row(r));
+            }
+        }
+        out
+    }
+
+    /// Per-sample rows δ_{l,n} ⊗ (a_{l−1,n}, 1) of every layer from back-propagated errors.
+    fn rows_from_deltas(&self, fwd: &Forward, deltas: &[Array2<f64>], batch: Batch) -> Array2<f64> {
         let mut out = Array2::zeros((batch.len(), self.n_params()));
         for (l, g) in deltas.iter().enumerate() {
-            let input = Self::input(batch.x, &fwd, l);
+            let input = Self::input(batch.x, fwd, l);
             let (o, i) = self.shape(l);
             let at = self.offsets[l];
             for n in 0..batch.len() {

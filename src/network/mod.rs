@@ -15,6 +15,8 @@
 
 pub mod curvature;
 pub mod data;
+pub mod feedback;
+pub mod layers;
 pub mod manifold;
 pub mod mlp;
 pub mod train;
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Cancelled, Check, Invalid, Progress, check_positive};
 
 pub use curvature::PowerFit;
+pub use layers::{LayerAlignment, LayerSpectrum};
 pub use manifold::{IntervalComparison, ManifoldConfig, ManifoldCurve, ManifoldSummary};
 pub use mlp::{Activation, Loss, Mlp};
 pub use train::{Optimiser, RunOutcome, RunSpec, Schedule};
@@ -426,7 +429,7 @@ pub struct HessianSummary {
     pub trace_c: f64,
     /// ‖CH − HC‖_F / (‖C‖_F ‖H‖_F): 0 when C and H commute.
     pub commutator: f64,
-    /// (k, fraction of tr C in the top k eigen-directions of H) for k = 1, 10, 100.
+    /// (k, fraction of tr C in the top k eigen-directions of H) for k = 1, 10, 100, 1000.
     pub trace_c_top_fraction: Vec<(usize, f64)>,
     /// Spearman rank correlation of diag Ĉ and diag Ĥ over the top `spearman_top` directions.
     pub spearman: Option<f64>,
@@ -446,6 +449,10 @@ pub struct HessianSummary {
     pub eigen_seconds: f64,
     /// Seconds for the noise covariance in the eigenbasis.
     pub covariance_seconds: f64,
+    /// The C–H relation restricted to each layer's parameter block (W_l, b_l).
+    pub layers: Vec<LayerAlignment>,
+    /// Seconds for the per-layer statistics.
+    pub layer_seconds: f64,
 }
 
 /// The paired comparisons of a run: the paper protocol's spreads, or the manifold
@@ -547,6 +554,8 @@ pub struct NetworkResult {
     pub batch_curves: Vec<FlatnessCurve>,
     /// Manifold protocol: F, tr H and loss vs update for each continuation.
     pub manifold_curves: Vec<ManifoldCurve>,
+    /// Per-layer eigenvalues of H_ll and diag Ĉ_ll (with `full_hessian`).
+    pub layer_spectra: Vec<LayerSpectrum>,
 }
 
 /// A failure of the network section.
@@ -647,6 +656,7 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
             optimiser_curves: Vec::new(),
             batch_curves: Vec::new(),
             manifold_curves: res.curves,
+            layer_spectra: Vec::new(),
         });
     }
     let mlp = cfg.mlp();
@@ -747,6 +757,7 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
     let mut eigenvalues = Vec::new();
     let mut c_hat_diag = Vec::new();
     let mut hessian = None;
+    let mut layer_spectra = Vec::new();
     if cfg.full_hessian {
         let net = find(Optimiser::Sgd, cfg.batch)
             .into_iter()
@@ -767,6 +778,7 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
         eigenvalues = fig1.0;
         c_hat_diag = fig1.1;
         hessian = Some(fig1.2);
+        layer_spectra = fig1.3;
     }
     let gamma = hessian
         .as_ref()
@@ -801,6 +813,7 @@ pub fn run(plan: &NetworkPlan, progress: &dyn Progress) -> Result<NetworkResult,
         optimiser_curves,
         batch_curves,
         manifold_curves: Vec::new(),
+        layer_spectra,
     })
 }
 
@@ -904,13 +917,16 @@ fn paired(
     }
 }
 
-/// Fig. 1 analysis of one trained network: (eigenvalues, diag Ĉ, statistics).
+/// What the Fig. 1 analysis returns: eigenvalues, diag Ĉ, statistics, per-layer spectra.
+type Fig1 = (Vec<f64>, Vec<f64>, HessianSummary, Vec<LayerSpectrum>);
+
+/// Fig. 1 analysis of one trained network.
 fn analyse(
     cfg: &NetworkConfig,
     mlp: &Mlp,
     digits: &data::Digits,
     net: &RunOutcome,
-) -> Result<(Vec<f64>, Vec<f64>, HessianSummary), NetworkError> {
+) -> Result<Fig1, NetworkError> {
     let data = digits.train.view();
     let theta = &net.theta;
     let p = mlp.n_params();
@@ -924,18 +940,20 @@ fn analyse(
         Some(u) if values.iter().all(|v| v.is_finite()) => u,
         _ => return Err(NetworkError::Eigen(p)),
     };
-    drop(h);
+    let t = Instant::now();
+    let (grads, _) = curvature::centred_per_sample_grads(mlp, theta, data);
+    let (layers, layer_spectra) =
+        layers::layer_alignment(mlp, &h, &grads, cfg.batch, cfg.gamma_threshold)
+            .ok_or(NetworkError::Eigen(p))?;
+    drop((h, grads));
+    let layer_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let c_hat = curvature::noise_diag_in_eigenbasis(mlp, theta, data, cfg.batch, &u);
     let commutator = curvature::relative_commutator(
         &curvature::noise_in_eigenbasis(mlp, theta, data, cfg.batch, &u),
         &values,
     );
-    let trace_c_top_fraction = [1, 10, 100]
-        .into_iter()
-        .filter(|&k| k <= p)
-        .map(|k| (k, curvature::top_fraction(&c_hat, k)))
-        .collect();
+    let trace_c_top_fraction = layers::top_fractions(&c_hat);
     let covariance_seconds = t.elapsed().as_secs_f64();
     let lambda_max = values[0];
     let lambda_min = values[p - 1];
@@ -987,8 +1005,10 @@ fn analyse(
         hessian_seconds,
         eigen_seconds,
         covariance_seconds,
+        layers,
+        layer_seconds,
     };
-    Ok((values, c_hat, summary))
+    Ok((values, c_hat, summary, layer_spectra))
 }
 
 /// ‖Hv − (∇L(θ+hv) − ∇L(θ−hv))/2h‖ / ‖Hv‖ for a seeded random unit vector v.

@@ -13,6 +13,146 @@ pub const FIGURES: [&str; 4] = [
     "fig3b_flatness_batch_size",
 ];
 
+/// The stems of the per-layer C–H figures (drawn with `full_hessian`).
+pub const LAYER_FIGURES: [&str; 2] = ["fig1c_layer_gamma", "fig1d_trace_c_top_fraction"];
+
+/// Directions of a layer shown in `fig1c_layer_gamma`: Ĥ_ii above this fraction of λ_max.
+const FIG1C_RANGE: f64 = 1e-4;
+
+/// Per layer: log10 Ĉ_ii against log10 Ĥ_ii with the fitted line of slope γ_l; and the
+/// fraction of tr C in the top-k eigen-directions of H against k (whole net and each layer).
+fn write_layer_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    let s = &result.summary;
+    let Some(h) = &s.hessian else {
+        return Ok(());
+    };
+    let mut series = Vec::new();
+    let mut ref_x = Vec::new();
+    for (spec, stat) in result.layer_spectra.iter().zip(&h.layers) {
+        let col = stat.layer;
+        let lmax = spec.eigenvalues.first().copied().unwrap_or(0.0);
+        let pts: Vec<(f64, f64)> = spec
+            .eigenvalues
+            .iter()
+            .zip(&spec.c_hat_diag)
+            .filter(|(e, c)| **e >= FIG1C_RANGE * lmax && **c > 0.0)
+            .map(|(e, c)| (e.log10(), c.log10()))
+            .collect();
+        let (o, i) = stat.shape;
+        let label = match &stat.gamma_fit {
+            Some(f) => format!(
+                "layer {} ({i}→{o}, {} par.): γ = {:.2}, R² = {:.2}",
+                stat.layer + 1,
+                stat.n_params,
+                f.gamma,
+                f.r_squared
+            ),
+            None => format!("layer {} ({i}→{o}): no fit", stat.layer + 1),
+        };
+        series.push(Series {
+            label,
+            points: pts,
+            color: col,
+            mark: Mark::Points,
+        });
+        if let Some(f) = &stat.gamma_fit {
+            let (a, b) = (f.h_range.0.log10(), f.h_range.1.log10());
+            let line = |x: f64| f.prefactor.log10() + f.gamma * x;
+            series.push(Series {
+                label: String::new(),
+                points: vec![(a, line(a)), (b, line(b))],
+                color: col,
+                mark: Mark::Line,
+            });
+            ref_x.push(a);
+        }
+    }
+    let mut plot = LinePlot {
+        title: format!(
+            "C vs H per layer (blocks H_ll, C_ll; SGD B = {}): fits over Ĥ_ii ≥ {} % λ_max(layer)",
+            s.batch,
+            h.gamma_threshold * 100.0
+        ),
+        x_label: "log10 Ĥ_ii (eigenvalues of the layer's Hessian block)".into(),
+        y_label: "log10 Ĉ_ii (noise in that eigenbasis)".into(),
+        series,
+        legend_left: true,
+        ..Default::default()
+    };
+    plot.series.push(Series {
+        label: "reference slopes γ = 1 and γ = 2 (through the top point of layer 1)".into(),
+        points: Vec::new(),
+        color: 6,
+        mark: Mark::Dashed,
+    });
+    if let (Some(spec), Some(_)) = (result.layer_spectra.first(), ref_x.first()) {
+        let (x0, y0) = (
+            spec.eigenvalues[0].log10(),
+            spec.c_hat_diag[0].max(f64::MIN_POSITIVE).log10(),
+        );
+        for g in [1.0, 2.0] {
+            plot.series.push(Series {
+                label: String::new(),
+                points: vec![(x0 - 3.0, y0 - 3.0 * g), (x0, y0)],
+                color: 6,
+                mark: Mark::Dashed,
+            });
+        }
+    }
+    line_plot(&out.join(LAYER_FIGURES[0]), &plot)?;
+    // Every k up to 100, then about 250 points (the plot draws series of > 400 points one
+    // pixel wide; this keeps all curves the same width).
+    let cumulative = |d: &[f64]| -> Vec<(f64, f64)> {
+        let total: f64 = d.iter().sum();
+        let step = (d.len() / 250).max(1);
+        let mut acc = 0.0;
+        let mut pts = Vec::new();
+        for (k, c) in d.iter().enumerate() {
+            acc += c;
+            if k < 100 || k % step == 0 || k + 1 == d.len() {
+                pts.push(((k + 1) as f64, acc / total));
+            }
+        }
+        pts
+    };
+    let mut series = vec![Series {
+        label: format!(
+            "whole net ({} par.): commutator {:.3}",
+            s.n_params, h.commutator
+        ),
+        points: cumulative(&result.c_hat_diag),
+        color: 3,
+        mark: Mark::Line,
+    }];
+    for (spec, stat) in result.layer_spectra.iter().zip(&h.layers) {
+        let (o, i) = stat.shape;
+        series.push(Series {
+            label: format!(
+                "layer {} ({i}→{o}): commutator {:.3}",
+                stat.layer + 1,
+                stat.commutator
+            ),
+            points: cumulative(&spec.c_hat_diag),
+            color: stat.layer,
+            mark: Mark::Line,
+        });
+    }
+    line_plot(
+        &out.join(LAYER_FIGURES[1]),
+        &LinePlot {
+            title: "Fraction of tr C in the top-k eigen-directions of H (whole net and per layer)"
+                .into(),
+            x_label: "k (eigen-directions of H, by decreasing eigenvalue)".into(),
+            y_label: "Σ_(i≤k) Ĉ_ii / tr C".into(),
+            series,
+            log_x: true,
+            y_range: Some((0.0, 1.02)),
+            legend_left: true,
+            ..Default::default()
+        },
+    )
+}
+
 use crate::report::files::{WriteError, write_csv, write_rows};
 use crate::report::plot::{LinePlot, Mark, RefLine, Series, line_plot};
 
@@ -20,7 +160,129 @@ use crate::network::train::Optimiser;
 use crate::network::{Comparisons, FlatnessCurve, ManifoldCurve, NetworkResult};
 
 /// The stems of the manifold protocol's figures.
-pub const MANIFOLD_FIGURES: [&str; 2] = ["fig_manifold_flatness", "fig_manifold_trace_h"];
+pub const MANIFOLD_FIGURES: [&str; 3] = [
+    "fig_manifold_flatness",
+    "fig_manifold_trace_h",
+    "fig_manifold_feedback",
+];
+
+/// Predicted (2-D FP model fed with the measured noise and geometry) against measured drift
+/// rates per update, per seed, on log–log axes: points at the continuous-time FP prediction,
+/// a dashed segment to the finite-η prediction, and the diagonal.
+fn write_feedback_figure(out: &Path, result: &NetworkResult) -> Result<(), WriteError> {
+    let Some(fb) = result
+        .summary
+        .manifold
+        .as_ref()
+        .and_then(|m| m.feedback.as_ref())
+    else {
+        return Ok(());
+    };
+    let log = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+    type Pick = fn(&crate::network::feedback::SeedFeedback) -> (f64, f64, Option<f64>);
+    let picks: [(&str, Pick); 4] = [
+        ("label-noise SGD: dF/dn", |s| {
+            let r = &s.label_noise;
+            (
+                r.flatness_rate,
+                r.discrete_flatness_rate,
+                r.measured_flatness_rate,
+            )
+        }),
+        ("label-noise SGD: −d tr H/dn", |s| {
+            let r = &s.label_noise;
+            (
+                -r.trace_h_rate,
+                -r.discrete_trace_h_rate,
+                r.measured_trace_h_rate.map(|v| -v),
+            )
+        }),
+        ("SGD: dF/dn", |s| {
+            let r = &s.sgd;
+            (
+                r.flatness_rate,
+                r.discrete_flatness_rate,
+                r.measured_flatness_rate,
+            )
+        }),
+        ("SGD: −d tr H/dn", |s| {
+            let r = &s.sgd;
+            (
+                -r.trace_h_rate,
+                -r.discrete_trace_h_rate,
+                r.measured_trace_h_rate.map(|v| -v),
+            )
+        }),
+    ];
+    let mut series = Vec::new();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut hidden = 0;
+    for (c, (label, pick)) in picks.iter().enumerate() {
+        let mut pts = Vec::new();
+        let mut segs = Vec::new();
+        for s in &fb.seeds {
+            let (p, d, m) = pick(s);
+            let (p, d, m) = (log(p), log(d), log(m.unwrap_or(f64::NAN)));
+            if !(p.is_finite() && m.is_finite()) {
+                hidden += 1;
+                continue;
+            }
+            for v in [p, d, m] {
+                if v.is_finite() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+            pts.push((p, m));
+            if d.is_finite() {
+                segs.push(vec![(p, m), (d, m)]);
+            }
+        }
+        series.push(Series {
+            label: label.to_string(),
+            points: pts,
+            color: c,
+            mark: Mark::Points,
+        });
+        for seg in segs {
+            series.push(Series {
+                label: String::new(),
+                points: seg,
+                color: c,
+                mark: Mark::Dashed,
+            });
+        }
+    }
+    if lo.is_finite() {
+        series.push(Series {
+            label: "measured = predicted".into(),
+            points: vec![(lo - 0.3, lo - 0.3), (hi + 0.3, hi + 0.3)],
+            color: 6,
+            mark: Mark::Line,
+        });
+    }
+    let note = if hidden > 0 {
+        format!(" ({hidden} seed values ≤ 0 not shown)")
+    } else {
+        String::new()
+    };
+    line_plot(
+        &out.join(MANIFOLD_FIGURES[2]),
+        &LinePlot {
+            title: format!(
+                "2-D FP model (γ = {}, Δ_S = η tr C / 2 tr H) vs the network, per seed{note}",
+                fb.gamma
+            ),
+            x_label:
+                "log10 predicted rate per update (point: FP, continuous time; dashed: finite η)"
+                    .into(),
+            y_label: "log10 measured rate per update (paired with GD)".into(),
+            series,
+            legend_left: true,
+            ..Default::default()
+        },
+    )
+}
 
 /// Palette index of the k-th continuation of the manifold protocol.
 fn manifold_color(k: usize) -> usize {
@@ -85,7 +347,8 @@ fn write_manifold_figures(out: &Path, result: &NetworkResult) -> Result<(), Writ
             series: series(&|c| &c.trace_h_mean, &|c| &c.trace_h_std),
             ..Default::default()
         },
-    )
+    )?;
+    write_feedback_figure(out, result)
 }
 
 /// Directions shown in Fig. 1(b) (the paper shows the top 2000).
@@ -196,6 +459,7 @@ pub fn write_figures(out: &Path, result: &NetworkResult) -> Result<(), WriteErro
             ..Default::default()
         };
         line_plot(&out.join("fig1b_hessian_noise_diag"), &plot)?;
+        write_layer_figures(out, result)?;
     }
     let curves = |list: &[FlatnessCurve], color: &dyn Fn(usize, &FlatnessCurve) -> usize| {
         let mut series = Vec::new();

@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod curve;
+pub mod feedback;
 pub mod sweep;
 
 use std::time::Instant;
@@ -221,7 +222,11 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
         columns.push(("sampler", hist.clone()));
     }
     let network_result = match scenario.network() {
-        Some(plan) => Some(network::run(plan, progress)?),
+        Some(plan) => {
+            let mut res = network::run(plan, progress)?;
+            feedback::run_fp(&mut res);
+            Some(res)
+        }
         None => None,
     };
     let sweep_table = match scenario.sweep() {

@@ -323,6 +323,7 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
     assert_eq!(a.c_hat_diag, b.c_hat_diag);
     assert_eq!(a.optimiser_curves, b.optimiser_curves);
     assert_eq!(a.batch_curves, b.batch_curves);
+    assert_eq!(a.layer_spectra, b.layer_spectra);
     let strip = |r: &NetworkResult| {
         let mut s = r.summary.clone();
         s.training_seconds = 0.0;
@@ -336,6 +337,7 @@ fn same_seed_gives_identical_numbers_for_any_thread_count() {
             h.hessian_seconds = 0.0;
             h.eigen_seconds = 0.0;
             h.covariance_seconds = 0.0;
+            h.layer_seconds = 0.0;
         }
         s
     };
@@ -743,9 +745,26 @@ fn manifold_protocol_positive_control_and_recorded_comparisons() {
             c.ci_low > 0.0 || c.ci_high < 0.0
         );
     }
+    // The feedback into the 2-D FP model: present, rates recorded (not asserted).
+    let fb = m
+        .feedback
+        .as_ref()
+        .expect("M·K = 400: the Jacobian is formed");
+    assert_eq!(fb.seeds.len(), 5);
+    for r in &fb.rates {
+        println!(
+            "RECORDED {}: predicted {:?}, finite-η {:?}, measured {:?}, measured/predicted {:.2}",
+            r.name,
+            r.predicted.as_ref().map(|s| s.mean),
+            r.predicted_discrete.as_ref().map(|s| s.mean),
+            r.measured.as_ref().map(|s| s.mean),
+            r.measured_over_predicted
+        );
+    }
     // summary.json shape: protocol string, comparisons a list of objects.
     let json = serde_json::to_value(s).unwrap();
     assert_eq!(json["protocol"], "manifold");
+    assert!(json["manifold"]["feedback"]["rates"].is_array());
     let first = &json["comparisons"][0];
     for key in [
         "name",
@@ -787,6 +806,9 @@ fn manifold_protocol_is_identical_for_any_thread_count() {
         let m = s.manifold.as_mut().unwrap();
         m.pretrain_seconds = 0.0;
         m.continuation_seconds = 0.0;
+        if let Some(f) = m.feedback.as_mut() {
+            f.seconds = 0.0;
+        }
         s
     };
     assert_eq!(strip(&a), strip(&b));
@@ -857,4 +879,96 @@ fn commutator_and_trace_fraction_in_the_eigenbasis() {
     let h2_hat = u.t().dot(&h2).dot(&u);
     assert!(relative_commutator(&h2_hat, &values) < 1e-13);
     assert_eq!(top_fraction(&[3.0, 1.0, 0.5, 0.5], 2), 0.8);
+}
+
+#[test]
+fn per_layer_blocks_add_up_to_the_whole_net() {
+    use flatscape::network::curvature::centred_per_sample_grads;
+    use flatscape::network::layers::layer_alignment;
+    let mlp = Mlp::new(&[64, 12, 12, 10], Activation::Tanh);
+    let set = subset(200);
+    let theta = random_theta(&mlp, 5, 0.1);
+    let (h, _) = dense_hessian(&mlp, &theta, set.view());
+    let (grads, _) = centred_per_sample_grads(&mlp, &theta, set.view());
+    let batch = 20;
+    let (stats, spectra) = layer_alignment(&mlp, &h, &grads, batch, 0.01).expect("eigen");
+    assert_eq!(stats.len(), 3);
+    let trace_h: f64 = (0..mlp.n_params()).map(|i| h[[i, i]]).sum();
+    let (_, u) = symmetric_eigen(&h, true);
+    let trace_c: f64 = noise_diag_in_eigenbasis(&mlp, &theta, set.view(), batch, &u.unwrap())
+        .iter()
+        .sum();
+    let sum_h: f64 = stats.iter().map(|s| s.trace_h).sum();
+    let sum_c: f64 = stats.iter().map(|s| s.trace_c).sum();
+    println!("tr H {trace_h} vs Σ_l {sum_h}; tr C {trace_c} vs Σ_l {sum_c}");
+    assert!(((sum_h - trace_h) / trace_h).abs() < 1e-10);
+    assert!(((sum_c - trace_c) / trace_c).abs() < 1e-10);
+    for (s, sp) in stats.iter().zip(&spectra) {
+        assert_eq!(sp.eigenvalues.len(), s.n_params);
+        assert_eq!(mlp.layer_range(s.layer).len(), s.n_params);
+        assert!((0.0..1.0).contains(&s.commutator), "{}", s.commutator);
+        let fr: Vec<f64> = s.trace_c_top_fraction.iter().map(|p| p.1).collect();
+        assert!(
+            fr.windows(2).all(|w| w[0] <= w[1] + 1e-15) && fr.iter().all(|f| *f <= 1.0 + 1e-12)
+        );
+        println!(
+            "layer {}: γ {:?}, commutator {:.3}, fractions {:?}",
+            s.layer,
+            s.gamma_fit.as_ref().map(|f| f.gamma),
+            s.commutator,
+            s.trace_c_top_fraction
+        );
+    }
+}
+
+#[test]
+fn output_jacobian_matches_target_shift_gradients() {
+    // For squared error, ∇_θ Σ_n ½‖z_n − y_n − s_n‖² = ∇(unshifted) − Jᵀ vec(S): the Jacobian
+    // is checked against two gradients, exactly (the loss is linear in the shift's gradient).
+    let mlp = Mlp::new(&[64, 12, 12, 10], Activation::Tanh).with_loss(Loss::Mse);
+    let set = subset(30);
+    let theta = random_theta(&mlp, 3, 0.2);
+    let j = mlp.output_jacobian(&theta, set.view());
+    assert_eq!(j.dim(), (30 * 10, mlp.n_params()));
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let s = ndarray::Array2::from_shape_fn((30, 10), |_| StandardNormal.sample(&mut rng));
+    let p = mlp.n_params();
+    let (mut g0, mut g1) = (vec![0.0; p], vec![0.0; p]);
+    mlp.batch_grad(&theta, set.view(), 1.0, &mut g0);
+    mlp.batch_grad_shifted(&theta, set.view(), Some(s.view()), 1.0, &mut g1);
+    let diff: Vec<f64> = g0.iter().zip(&g1).map(|(a, b)| a - b).collect();
+    let flat = ndarray::Array1::from_iter(s.iter().copied());
+    let jts = j.t().dot(&flat).to_vec();
+    let err = rel_error(&jts, &diff);
+    println!("Jᵀ s vs gradient difference: {err:.2e}");
+    assert!(err < 1e-12);
+}
+
+#[test]
+fn fp_drift_along_the_mapped_valley_matches_the_closed_form() {
+    use flatscape::network::feedback::{StartGeometry, drift_problem};
+    use flatscape::study::feedback::fp_drift;
+    // The valley of a manifold start (tr H = 300, |P_T ∇tr H| = 60): the FP transient's
+    // d⟨x⟩/dt against −½ Δ_S λ'(x_0), at the label-noise and at the minibatch-SGD noise scale.
+    let geo = StartGeometry {
+        trace_h: 300.0,
+        top_eigenvalues: vec![30.0],
+        flatness: None,
+        normal_rank: 1000,
+        grad_trace_h_tangent_sq: 3600.0,
+        grad_trace_h_sq: 10000.0,
+        flatness_slope: -1.0,
+        lambda_slope: 60.0,
+        discrete_trace_h_slope: 0.0,
+        discrete_flatness_slope: 0.0,
+        discrete_directions: 0,
+        x0: 1.0,
+        lambda: [270.0, 30.0],
+    };
+    for delta_s in [3.125e-4, 1.5e-8] {
+        let fp = fp_drift(&drift_problem(&geo, 0.05, delta_s).expect("a drift"));
+        let closed = -0.5 * delta_s * 60.0;
+        println!("Δ_S = {delta_s:e}: FP dx/dt {fp:.6e}, closed form {closed:.6e}");
+        assert!(((fp - closed) / closed).abs() < 0.02, "{fp} vs {closed}");
+    }
 }
