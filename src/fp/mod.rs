@@ -133,6 +133,13 @@ pub struct FpSummary {
     /// Transient run: cells × steps per second of the stepper.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_cell_steps_per_second: Option<f64>,
+    /// `eigenvalues = k`: the k slowest non-zero relaxation rates of the generator, ascending
+    /// (rate = −Re μ, frequency = Im μ; `spectrum::relaxation_rates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relaxation_rates: Option<Vec<spectrum::RelaxationRate>>,
+    /// `eigenvalues = k`: seconds of the shift-invert Arnoldi (factorisation included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spectrum_seconds: Option<f64>,
 }
 
 /// Below −this × the largest |P| a negative density is not round-off.
@@ -243,6 +250,9 @@ pub enum FpError {
     /// The caller asked to stop.
     #[error("Fokker–Planck solver: {0}")]
     Cancelled(#[from] Cancelled),
+    /// The relaxation rates could not be computed.
+    #[error(transparent)]
+    Spectrum(#[from] spectrum::SpectrumError),
 }
 
 /// The initial density of a transient run on `grid`: the Gaussian's exact mass in each cell
@@ -276,17 +286,25 @@ pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
     p
 }
 
-/// Solve the FP equation (Eq. 10) of a validated plan: steady state and/or transient.
-/// `progress` sees the direct solve as one task of unknown length and the transient step by step.
-pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpError> {
+/// The discrete generator A (dP/dt = A P) of a validated plan, as [`solve`] assembles it
+/// (Eq. 10; the modified equation of the SGD map when `discrete_time = true`).
+pub fn generator(plan: &FpPlan) -> operator::Stencil9 {
     let (valley, noise, cfg) = (plan.valley(), plan.noise(), plan.config());
     let grid = Grid::new(&cfg.x, &cfg.y);
-    let t0 = Instant::now();
     let discrete_eta = match *noise {
         Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
         _ => None,
     };
-    let a = operator::assemble_with(&grid, valley, noise, cfg.cross_diffusion, discrete_eta);
+    operator::assemble_with(&grid, valley, noise, cfg.cross_diffusion, discrete_eta)
+}
+
+/// Solve the FP equation (Eq. 10) of a validated plan: steady state and/or transient.
+/// `progress` sees the direct solve as one task of unknown length and the transient step by step.
+pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpError> {
+    let (valley, cfg) = (plan.valley(), plan.config());
+    let grid = Grid::new(&cfg.x, &cfg.y);
+    let t0 = Instant::now();
+    let a = generator(plan);
     let mut steady = None;
     let mut solve_seconds = None;
     if cfg.steady {
@@ -304,6 +322,21 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         }
         solve_seconds = Some(t0.elapsed().as_secs_f64());
         steady = Some(ss);
+        check_cancelled(progress)?;
+    }
+    let mut spectrum_info = None;
+    if cfg.eigenvalues > 0 {
+        progress.start(
+            &format!(
+                "Fokker–Planck: {} slowest relaxation rates (shift-invert Arnoldi)",
+                cfg.eigenvalues
+            ),
+            None,
+        );
+        let clock = Instant::now();
+        let rates = spectrum::relaxation_rates(&a, cfg.eigenvalues, spectrum::default_shift(&a))?;
+        progress.finish();
+        spectrum_info = Some((rates, clock.elapsed().as_secs_f64()));
         check_cancelled(progress)?;
     }
     let mut moments_rows = Vec::new();
@@ -418,6 +451,8 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         transient_mass_drift: transient_info.map(|t| t.1),
         transient_min_density: transient_info.map(|t| t.2),
         transient_cell_steps_per_second: transient_info.map(|t| t.3),
+        spectrum_seconds: spectrum_info.as_ref().map(|s| s.1),
+        relaxation_rates: spectrum_info.map(|s| s.0),
     };
     Ok(FpSolution {
         grid,

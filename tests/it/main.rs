@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod figures;
 mod fp;
+mod fp_export;
 mod fp_spectrum;
 mod fuzz_scenario;
 mod network;
