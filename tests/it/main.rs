@@ -12,5 +12,6 @@ mod sampler;
 mod sweep_shards;
 mod theory;
 mod theory_discrete;
+mod theory_divergence;
 mod theory_homogenised;
 mod three_routes;
