@@ -167,7 +167,7 @@ fn export_operator_writes_the_generator_as_matrix_market() {
         })
         .collect();
     let mut worst = 0.0f64;
-    for (r, row) in a.iter().enumerate() {
+    for row in &a {
         let ap: f64 = row.iter().map(|(&c, &v)| v * p[c]).sum();
         worst = worst.max(ap.abs());
     }
