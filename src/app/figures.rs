@@ -457,7 +457,74 @@ fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         },
     )?;
     grid_convergence(ctx)?;
-    noise_power(ctx)
+    noise_power(ctx)?;
+    hopping_rate(ctx)
+}
+
+/// The hopping rate between the flat wells against Δ_S: reduced 1-D theory, FP spectrum and FP
+/// adjoint passage time on refined grids (a grid study: the FP rates fall towards the theory).
+fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    use crate::study::hopping;
+    let valley = Valley2d::paper();
+    let star = -valley.epsilon / valley.lambda1();
+    let ratios: Vec<f64> = (0..=30).map(|k| 1.005 + 0.295 * k as f64 / 30.0).collect();
+    let theory: Vec<(f64, f64)> = ratios
+        .iter()
+        .filter_map(|&r| hopping::theory_log10_rate(&valley, r * star).map(|l| (r, 10f64.powf(l))))
+        .collect();
+    let (tx, ty): (Vec<f64>, Vec<f64>) = theory.into_iter().unzip();
+    let mut series = vec![Series::new(
+        "reduced 1-D theory, k = 1/(2τ) (converged)",
+        &tx,
+        &ty,
+        6,
+        Mark::Line,
+    )];
+    let (fp_ratios, grids): (&[f64], &[usize]) = if ctx.opts.quick {
+        (&[1.04, 1.1], &[128, 256])
+    } else {
+        (
+            &[1.02, 1.04, 1.06, 1.1, 1.15, 1.2],
+            &[128, 256, 512, 1024, 2048],
+        )
+    };
+    for (n, &nx) in grids.iter().enumerate() {
+        let mut xs = Vec::new();
+        let (mut spec, mut pass) = (Vec::new(), Vec::new());
+        for &r in fp_ratios {
+            let h = hopping::fp_hopping(&valley, r * star, nx)?;
+            if h.from_spectrum > hopping::RATE_FLOOR {
+                xs.push(r);
+                spec.push(h.from_spectrum);
+                pass.push(h.from_passage);
+            }
+        }
+        series.push(Series::new(
+            format!("FP λ1/2, {nx} x-cells"),
+            &xs,
+            &spec,
+            n,
+            Mark::Line,
+        ));
+        series.push(Series::new(
+            format!("FP adjoint 1/(2τ(x_ss)), {nx} x-cells"),
+            &xs,
+            &pass,
+            n,
+            Mark::Points,
+        ));
+    }
+    ctx.plot(
+        "hopping_rate",
+        &LinePlot {
+            title: "Hopping rate between the flat wells above Δ_S* (η = 0.01)".into(),
+            x_label: "Δ_S / Δ_S*".into(),
+            y_label: "hopping rate k".into(),
+            series,
+            log_y: true,
+            ..Default::default()
+        },
+    )
 }
 
 /// FP grid convergence: OU steady covariance error against the cell size (second order).

@@ -3,6 +3,7 @@
 //! `report` layer turns them into files and figures.
 
 pub mod compare;
+pub mod hopping;
 pub mod sweep;
 
 use std::time::Instant;

@@ -14,6 +14,7 @@
 pub mod conditional;
 pub mod divergence;
 pub mod homogenised;
+pub mod hopping;
 pub mod nd;
 pub mod paper;
 pub mod quad;

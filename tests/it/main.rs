@@ -5,6 +5,7 @@ mod cli;
 mod figures;
 mod fp;
 mod fp_export;
+mod fp_hopping;
 mod fp_spectrum;
 mod fuzz_scenario;
 mod network;
