@@ -470,7 +470,7 @@ fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     let ratios: Vec<f64> = (0..=30).map(|k| 1.005 + 0.295 * k as f64 / 30.0).collect();
     let theory: Vec<(f64, f64)> = ratios
         .iter()
-        .filter_map(|&r| hopping::theory_log10_rate(&valley, r * star).map(|l| (r, 10f64.powf(l))))
+        .filter_map(|&r| hopping::theory_log10_rate(&valley, r * star).map(|l| (r, l)))
         .collect();
     let (tx, ty): (Vec<f64>, Vec<f64>) = theory.into_iter().unzip();
     let mut series = vec![Series::new(
@@ -495,8 +495,8 @@ fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
             let h = hopping::fp_hopping(&valley, r * star, nx)?;
             if h.from_spectrum > hopping::RATE_FLOOR {
                 xs.push(r);
-                spec.push(h.from_spectrum);
-                pass.push(h.from_passage);
+                spec.push(h.from_spectrum.log10());
+                pass.push(h.from_passage.log10());
             }
         }
         series.push(Series::new(
@@ -519,9 +519,8 @@ fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         &LinePlot {
             title: "Hopping rate between the flat wells above Δ_S* (η = 0.01)".into(),
             x_label: "Δ_S / Δ_S*".into(),
-            y_label: "hopping rate k".into(),
+            y_label: "log10 of the hopping rate k".into(),
             series,
-            log_y: true,
             ..Default::default()
         },
     )
