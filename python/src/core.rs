@@ -238,24 +238,27 @@ impl Computed {
 
     /// sweep.csv columns (empty cells as NaN), when a sweep ran.
     pub fn sweep(&self) -> Option<Columns> {
-        let table = self.artifacts.sweep.as_ref()?;
-        // The rows through the report's own CSV convention (shortest round-trip numbers), so the
-        // columns are sweep.csv's, value for value.
-        let text = flatscape::report::files::csv_text(&table.rows).ok()?;
-        let text = String::from_utf8(text).ok()?;
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next()?.split(',').collect();
-        let mut cols: Columns = header
-            .iter()
-            .map(|h| (h.to_string(), Vec::with_capacity(table.rows.len())))
-            .collect();
-        for line in lines {
-            for (col, cell) in cols.iter_mut().zip(line.split(',')) {
-                col.1.push(cell.parse::<f64>().unwrap_or(f64::NAN));
-            }
-        }
-        Some(cols)
+        sweep_columns(&self.artifacts.sweep.as_ref()?.rows)
     }
+}
+
+/// sweep.csv's columns of these rows (empty cells as NaN): the rows go through the report's own
+/// CSV convention (shortest round-trip numbers), so the columns are sweep.csv's, value for value.
+pub fn sweep_columns(rows: &[flatscape::study::SweepPoint]) -> Option<Columns> {
+    let text = flatscape::report::files::csv_text(rows).ok()?;
+    let text = String::from_utf8(text).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let mut cols: Columns = header
+        .iter()
+        .map(|h| (h.to_string(), Vec::with_capacity(rows.len())))
+        .collect();
+    for line in lines {
+        for (col, cell) in cols.iter_mut().zip(line.split(',')) {
+            col.1.push(cell.parse::<f64>().unwrap_or(f64::NAN));
+        }
+    }
+    Some(cols)
 }
 
 /// Run every part of `sc` in a pool of `threads` threads (all cores when `None`).

@@ -1,5 +1,6 @@
-//! Python exceptions: `flatscape.ScenarioError` (a `ValueError`) and `flatscape.SolverError`
-//! (a `RuntimeError`), both defined in `flatscape/_errors.py`.
+//! Python exceptions: `flatscape.ScenarioError` (a `ValueError`), `flatscape.SolverError`
+//! (a `RuntimeError`) and `flatscape.SweepFolderError` (a `ValueError`), all defined in
+//! `flatscape/_errors.py`.
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -10,6 +11,7 @@ use flatscape::scenario::ScenarioError;
 
 static SCENARIO_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static SOLVER_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static SWEEP_FOLDER_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn class<'py>(
     py: Python<'py>,
@@ -58,4 +60,16 @@ pub fn solver_error(py: Python<'_>, message: &str) -> PyErr {
         Ok(exc) => PyErr::from_value(exc),
         Err(_) => PyRuntimeError::new_err(message.to_string()),
     }
+}
+
+/// `flatscape.SweepFolderError(message, path=…)`: a sweep folder that cannot be used (the
+/// CLI's exit 2, e.g. a manifest of another scenario).
+pub fn sweep_folder_error(py: Python<'_>, message: &str, path: &str) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("path", path)?;
+        let cls = class(py, &SWEEP_FOLDER_ERROR, "SweepFolderError")?;
+        Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))
+    };
+    build().unwrap_or_else(|_| PyValueError::new_err(message.to_string()))
 }

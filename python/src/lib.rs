@@ -6,6 +6,7 @@ mod core;
 mod errors;
 mod result;
 mod scenario;
+mod sweep;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -33,6 +34,16 @@ fn run_interruptible<T: Send + 'static>(
     py: Python<'_>,
     job: impl FnOnce(Arc<AtomicBool>) -> Result<T, PyErrFactory> + Send + 'static,
 ) -> PyResult<T> {
+    run_interruptible_with(py, job, |_| Ok(()))
+}
+
+/// [`run_interruptible`] that also calls `tick` (with the GIL) at every wake-up, e.g. to report
+/// progress to a Python callback; an exception from `tick` cancels the job and is returned.
+pub(crate) fn run_interruptible_with<T: Send + 'static>(
+    py: Python<'_>,
+    job: impl FnOnce(Arc<AtomicBool>) -> Result<T, PyErrFactory> + Send + 'static,
+    mut tick: impl FnMut(Python<'_>) -> PyResult<()>,
+) -> PyResult<T> {
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let flag = cancel.clone();
@@ -59,7 +70,7 @@ fn run_interruptible<T: Send + 'static>(
                 return Err(solver_error(py, &format!("internal error: {what}")));
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = py.check_signals() {
+                if let Err(e) = py.check_signals().and_then(|()| tick(py)) {
                     cancel.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
@@ -74,10 +85,23 @@ fn run_interruptible<T: Send + 'static>(
     }
 }
 
+/// A `threads=` argument: `None` (all cores) or 1..=[`MAX_THREADS`].
+pub(crate) fn check_threads(threads: Option<i64>) -> PyResult<Option<usize>> {
+    match threads {
+        None => Ok(None),
+        Some(n) if (1..=MAX_THREADS).contains(&n) => Ok(Some(n as usize)),
+        Some(n) => Err(PyValueError::new_err(format!(
+            "threads must be in 1..={MAX_THREADS}, got {n}"
+        ))),
+    }
+}
+
 /// An error made on the worker thread, turned into a Python exception once the GIL is held.
-enum PyErrFactory {
+pub(crate) enum PyErrFactory {
     Solver(String),
     Cancelled,
+    /// A file could not be written.
+    Os(String),
 }
 
 impl PyErrFactory {
@@ -85,6 +109,7 @@ impl PyErrFactory {
         match self {
             PyErrFactory::Solver(m) => solver_error(py, &m),
             PyErrFactory::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
+            PyErrFactory::Os(m) => pyo3::exceptions::PyOSError::new_err(m),
         }
     }
 }
@@ -102,15 +127,7 @@ fn run(
     progress: bool,
 ) -> PyResult<RunResult> {
     let sc = PyScenario::coerce(scenario)?;
-    let threads = match threads {
-        None => None,
-        Some(n) if (1..=MAX_THREADS).contains(&n) => Some(n as usize),
-        Some(n) => {
-            return Err(PyValueError::new_err(format!(
-                "threads must be in 1..={MAX_THREADS}, got {n}"
-            )));
-        }
-    };
+    let threads = check_threads(threads)?;
     let job_sc = sc.clone();
     let computed = run_interruptible(py, move |cancel| {
         let ctl = core::Control {
@@ -141,5 +158,8 @@ fn _flatscape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::SamplerRun>()?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_class::<sweep::SweepTask>()?;
+    m.add_class::<sweep::SweepTaskResult>()?;
+    m.add_class::<sweep::SweepJob>()?;
     Ok(())
 }

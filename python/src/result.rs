@@ -100,7 +100,11 @@ fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (text,))
 }
 
-fn columns_to_dict<'py>(py: Python<'py>, cols: &Columns) -> PyResult<Bound<'py, PyDict>> {
+/// Named columns as a dict of 1-D float64 arrays, in order.
+pub(crate) fn columns_to_dict<'py>(
+    py: Python<'py>,
+    cols: &Columns,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (name, values) in cols {
         d.set_item(name, values.clone().into_pyarray(py))?;
@@ -249,6 +253,14 @@ impl RunResult {
         let computed = self.computed.clone();
         py.detach(move || core::save(&computed, &dir))
             .map_err(pyo3::exceptions::PyOSError::new_err)
+    }
+
+    /// Pickling is refused with the reason: the result holds the solver's buffers.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "a RunResult cannot be pickled (it holds the solvers' buffers): send its scenario \
+             (picklable) and run it there, save(dir) it, or use flatscape.sweep for sweeps",
+        ))
     }
 
     fn __repr__(&self) -> String {

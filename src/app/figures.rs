@@ -32,6 +32,9 @@ pub struct FigureReport {
 /// The folder `figures --quick` writes to unless `--out` is given: never the versioned gallery.
 pub const QUICK_OUT: &str = "output/quick";
 
+/// The box of the paper's Fig. 5(a): x ∈ [−1.6, 1.6], y ∈ [−0.6, 0.6].
+const PAPER_VIEW: (f64, f64, f64, f64) = (-1.6, 1.6, -0.6, 0.6);
+
 /// Shrink a scenario for `--quick`: fewer walkers and steps (never more than given), coarser
 /// grids, fewer sweep points; the result is validated again.
 pub fn shrink(sc: &Scenario) -> Result<Scenario, ScenarioError> {
@@ -301,7 +304,7 @@ fn trajectories(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         xy.reverse();
         let path = ctx.stem("fig5a_trajectories");
         let title = ctx.title("Fig. 5(a): SGD trajectories, η = 0.01");
-        crate::report::trajectories::draw_trajectories(&path, &v, &title, xy)?;
+        crate::report::trajectories::draw_trajectories(&path, &v, &title, xy, Some(PAPER_VIEW))?;
     }
     ctx.plot(
         "fig5c_x_vs_iteration",

@@ -98,7 +98,7 @@ fn load_sweep_scenario(path: &Path) -> Result<Scenario, AppError> {
 
 /// Make sure DIR holds the manifest of `sc` (writing it if absent); exit 2 if it holds
 /// another scenario's.
-fn ensure_manifest(sc: &Scenario, plan: &SweepPlan, dir: &Path) -> Result<String, AppError> {
+pub fn ensure_manifest(sc: &Scenario, plan: &SweepPlan, dir: &Path) -> Result<String, AppError> {
     let hash = scenario_hash(sc);
     let folder_err = |message: String| AppError::SweepFolder {
         path: dir.to_path_buf(),

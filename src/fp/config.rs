@@ -78,7 +78,20 @@ pub struct FokkerPlanckConfig {
     /// `fp::spectrum::relaxation_rates`, summary key `relaxation_rates`).
     #[serde(default)]
     pub eigenvalues: usize,
+    /// Relative tolerance of the adaptive transient (either tolerance switches error control on;
+    /// then `dt` is the first step tried). Default 1e-3 when only `atol` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (density units) of the adaptive transient. Default 1e-6 when only
+    /// `rtol` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atol: Option<f64>,
 }
+
+/// rtol of the adaptive transient when only atol is given (SciPy's default).
+pub const DEFAULT_RTOL: f64 = 1e-3;
+/// atol of the adaptive transient when only rtol is given (SciPy's default).
+pub const DEFAULT_ATOL: f64 = 1e-6;
 
 /// Backward-Euler steps that replace the first TR-BDF2 step by default.
 pub const DEFAULT_START_STEPS: usize = 4;
@@ -110,7 +123,17 @@ impl FokkerPlanckConfig {
             start_steps: DEFAULT_START_STEPS,
             discrete_time: false,
             eigenvalues: 0,
+            rtol: None,
+            atol: None,
         }
+    }
+
+    /// The tolerances of an adaptive transient, if error control is on (`rtol` or `atol` set).
+    pub fn tolerance(&self) -> Option<super::transient::Tolerance> {
+        (self.rtol.is_some() || self.atol.is_some()).then(|| super::transient::Tolerance {
+            rtol: self.rtol.unwrap_or(DEFAULT_RTOL),
+            atol: self.atol.unwrap_or(DEFAULT_ATOL),
+        })
     }
 
     /// Check the table against the landscape and noise it will run on; `key` is its dotted name.
@@ -181,6 +204,17 @@ impl FokkerPlanckConfig {
                     format!("{key}.initial"),
                     "a transient run (t_end > 0) needs an initial density, e.g. { kind = \"gaussian\", mean = [1.0, 0.5], std = [0.1, 0.1] }",
                 ));
+            }
+            for (name, value) in [("rtol", self.rtol), ("atol", self.atol)] {
+                if let Some(v) = value {
+                    check_positive(&format!("{key}.{name}"), v)?;
+                    if !(1e-14..=1.0).contains(&v) {
+                        return Err(Invalid::new(
+                            format!("{key}.{name}"),
+                            format!("must lie in [1e-14, 1] (a tolerance), got {v}"),
+                        ));
+                    }
+                }
             }
             if self.dt > self.t_end {
                 return Err(Invalid::new(

@@ -21,8 +21,9 @@ use crate::noise::Noise;
 pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig};
 use grid::Grid;
 use nested::{NestedDissection, SingularMatrix};
+use operator::Stencil9;
 use steady::{SteadyState, solve_steady};
-use transient::{BackwardEuler, TrBdf2};
+use transient::{AdaptiveError, AdaptiveStats, AdaptiveTrBdf2, BackwardEuler, Tolerance, TrBdf2};
 
 /// Moments of a density at one time (a row of `moments.csv`).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -140,6 +141,12 @@ pub struct FpSummary {
     /// `eigenvalues = k`: seconds of the shift-invert Arnoldi (factorisation included).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spectrum_seconds: Option<f64>,
+    /// Adaptive transient: rejected step attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transient_rejected_steps: Option<usize>,
+    /// Adaptive transient: LU factorisations (one per step size used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transient_factorizations: Option<usize>,
 }
 
 /// Below −this × the largest |P| a negative density is not round-off.
@@ -253,6 +260,9 @@ pub enum FpError {
     /// The relaxation rates could not be computed.
     #[error(transparent)]
     Spectrum(#[from] spectrum::SpectrumError),
+    /// The adaptive transient could not meet its tolerance.
+    #[error("Fokker–Planck solver: {0}")]
+    Adaptive(AdaptiveError),
 }
 
 /// The initial density of a transient run on `grid`: the Gaussian's exact mass in each cell
@@ -284,6 +294,110 @@ pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
     let mass = grid.mass(&p);
     p.iter_mut().for_each(|v| *v /= mass);
     p
+}
+
+/// An adaptive transient run: densities, moments and what the stepper did.
+struct AdaptiveRun {
+    moments: Vec<Moments>,
+    snapshots: Vec<(f64, Vec<f64>)>,
+    density: Vec<f64>,
+    info: (usize, f64, f64, f64),
+    stats: AdaptiveStats,
+}
+
+/// The transient with error control (`rtol`/`atol`): the backward-Euler start over [0, dt] as in
+/// the fixed-step run, then [`AdaptiveTrBdf2`] to t_end; snapshots at their exact times
+/// (interpolated between steps), one moments row per accepted step.
+#[allow(clippy::too_many_arguments)]
+fn transient_adaptive(
+    a: &Stencil9,
+    nd: &NestedDissection,
+    grid: &Grid,
+    valley: &Valley2d,
+    cfg: &FokkerPlanckConfig,
+    tol: Tolerance,
+    mut p: Vec<f64>,
+    progress: &dyn Progress,
+) -> Result<AdaptiveRun, FpError> {
+    const TICKS: u64 = 1000;
+    progress.start("Fokker–Planck transient (adaptive)", Some(TICKS));
+    let mut snap_times: Vec<f64> = cfg.snapshots.clone();
+    snap_times.sort_by(f64::total_cmp);
+    let mass0 = grid.mass(&p);
+    let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut moments_rows = vec![moments(grid, valley, &p, 0.0)];
+    let mut snapshots: Vec<(f64, Vec<f64>)> = snap_times
+        .iter()
+        .take_while(|&&s| s <= 0.0)
+        .map(|_| (0.0, p.clone()))
+        .collect();
+    let clock = Instant::now();
+    let mut t0 = 0.0;
+    let mut start_steps = 0;
+    if cfg.start_steps > 0 {
+        let be = BackwardEuler::new(a, nd, cfg.dt / cfg.start_steps as f64)?;
+        (0..cfg.start_steps).for_each(|_| be.step(&mut p));
+        t0 = cfg.dt;
+        start_steps = 1;
+        min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
+        moments_rows.push(moments(grid, valley, &p, t0));
+        for _ in snap_times.iter().filter(|&&s| s > 0.0 && s <= t0) {
+            snapshots.push((t0, p.clone()));
+        }
+    }
+    let stops: Vec<f64> = snap_times.into_iter().filter(|&s| s > t0).collect();
+    let mut stepper = AdaptiveTrBdf2::new(a, nd, tol);
+    let mut ticks = 0u64;
+    let stats = if cfg.t_end > t0 {
+        let t_end = cfg.t_end;
+        let result = stepper.integrate(
+            &mut p,
+            (t0, t_end),
+            cfg.dt,
+            &stops,
+            &mut |t, q| {
+                min_density = min_density.min(q.iter().copied().fold(f64::INFINITY, f64::min));
+                moments_rows.push(moments(grid, valley, q, t));
+                let now = ((t / t_end) * TICKS as f64) as u64;
+                progress.advance(now.saturating_sub(ticks));
+                ticks = ticks.max(now);
+                !progress.cancelled()
+            },
+            &mut |t, q| {
+                snapshots.push((t, q.to_vec()));
+                true
+            },
+        );
+        match result {
+            Ok(stats) => stats,
+            Err(AdaptiveError::Stopped) => {
+                progress.finish();
+                return Err(Cancelled.into());
+            }
+            Err(AdaptiveError::Singular(e)) => return Err(e.into()),
+            Err(e @ AdaptiveError::StepTooSmall { .. }) => return Err(FpError::Adaptive(e)),
+        }
+    } else {
+        stepper.stats
+    };
+    progress.finish();
+    if p.iter().any(|v| !v.is_finite()) {
+        return Err(FpError::NotFinite("transient"));
+    }
+    let steps = stats.accepted + start_steps;
+    let secs = clock.elapsed().as_secs_f64();
+    Ok(AdaptiveRun {
+        moments: moments_rows,
+        snapshots,
+        info: (
+            steps,
+            (grid.mass(&p) - mass0).abs(),
+            min_density,
+            (grid.len() * steps) as f64 / secs.max(1e-12),
+        ),
+        density: p,
+        stats,
+    })
 }
 
 /// The discrete generator A (dP/dt = A P) of a validated plan, as [`solve`] assembles it
@@ -342,6 +456,7 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
     let mut moments_rows = Vec::new();
     let mut snapshots = Vec::new();
     let mut transient_info = None;
+    let mut adaptive_stats: Option<AdaptiveStats> = None;
     let mut final_density = None;
     if cfg.t_end > 0.0 {
         let init = cfg
@@ -350,69 +465,78 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
             .expect("validated: transient has an initial density");
         let mut p = initial_density(&grid, init);
         let nd = NestedDissection::new(grid.nx, grid.ny, None);
-        let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
-        let rest = cfg.t_end - n_full as f64 * cfg.dt;
-        let total_steps = n_full + usize::from(rest > 1e-12 * cfg.dt);
-        progress.start("Fokker–Planck transient", Some(total_steps as u64));
-        let mut snap_times: Vec<f64> = cfg.snapshots.clone();
-        snap_times.sort_by(f64::total_cmp);
-        let mut snap_iter = snap_times.into_iter().peekable();
-        let mut t = 0.0;
-        let mass0 = grid.mass(&p);
-        let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
-        let mut record =
-            |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
-                rows.push(moments(&grid, valley, p, t));
-                while let Some(&ts) = snap_iter.peek() {
-                    if ts <= t + 0.5 * cfg.dt {
-                        snaps.push((t, p.to_vec()));
-                        snap_iter.next();
-                    } else {
-                        break;
+        if let Some(tol) = cfg.tolerance() {
+            let run = transient_adaptive(&a, &nd, &grid, valley, cfg, tol, p, progress)?;
+            moments_rows = run.moments;
+            snapshots = run.snapshots;
+            transient_info = Some(run.info);
+            adaptive_stats = Some(run.stats);
+            final_density = Some(run.density);
+        } else {
+            let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
+            let rest = cfg.t_end - n_full as f64 * cfg.dt;
+            let total_steps = n_full + usize::from(rest > 1e-12 * cfg.dt);
+            progress.start("Fokker–Planck transient", Some(total_steps as u64));
+            let mut snap_times: Vec<f64> = cfg.snapshots.clone();
+            snap_times.sort_by(f64::total_cmp);
+            let mut snap_iter = snap_times.into_iter().peekable();
+            let mut t = 0.0;
+            let mass0 = grid.mass(&p);
+            let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
+            let mut record =
+                |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
+                    rows.push(moments(&grid, valley, p, t));
+                    while let Some(&ts) = snap_iter.peek() {
+                        if ts <= t + 0.5 * cfg.dt {
+                            snaps.push((t, p.to_vec()));
+                            snap_iter.next();
+                        } else {
+                            break;
+                        }
                     }
+                };
+            record(0.0, &p, &mut moments_rows, &mut snapshots);
+            let step_clock = Instant::now();
+            let mut stepper = TrBdf2::new(&a, &nd, cfg.dt)?;
+            // The first step is `start_steps` backward-Euler steps of dt / start_steps.
+            let start = (cfg.start_steps > 0 && n_full > 0)
+                .then(|| BackwardEuler::new(&a, &nd, cfg.dt / cfg.start_steps as f64))
+                .transpose()?;
+            for n in 0..n_full {
+                match (&start, n) {
+                    (Some(be), 0) => (0..cfg.start_steps).for_each(|_| be.step(&mut p)),
+                    _ => stepper.step(&mut p),
                 }
-            };
-        record(0.0, &p, &mut moments_rows, &mut snapshots);
-        let step_clock = Instant::now();
-        let mut stepper = TrBdf2::new(&a, &nd, cfg.dt)?;
-        // The first step is `start_steps` backward-Euler steps of dt / start_steps.
-        let start = (cfg.start_steps > 0 && n_full > 0)
-            .then(|| BackwardEuler::new(&a, &nd, cfg.dt / cfg.start_steps as f64))
-            .transpose()?;
-        for n in 0..n_full {
-            match (&start, n) {
-                (Some(be), 0) => (0..cfg.start_steps).for_each(|_| be.step(&mut p)),
-                _ => stepper.step(&mut p),
+                t += cfg.dt;
+                min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
+                record(t, &p, &mut moments_rows, &mut snapshots);
+                progress.advance(1);
+                if progress.cancelled() {
+                    progress.finish();
+                    return Err(Cancelled.into());
+                }
             }
-            t += cfg.dt;
-            min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
-            record(t, &p, &mut moments_rows, &mut snapshots);
-            progress.advance(1);
-            if progress.cancelled() {
-                progress.finish();
-                return Err(Cancelled.into());
+            if rest > 1e-12 * cfg.dt {
+                let mut last = TrBdf2::new(&a, &nd, rest)?;
+                last.step(&mut p);
+                t = cfg.t_end;
+                min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
+                record(t, &p, &mut moments_rows, &mut snapshots);
+                progress.advance(1);
             }
+            progress.finish();
+            if p.iter().any(|v| !v.is_finite()) {
+                return Err(FpError::NotFinite("transient"));
+            }
+            let secs = step_clock.elapsed().as_secs_f64();
+            transient_info = Some((
+                total_steps,
+                (grid.mass(&p) - mass0).abs(),
+                min_density,
+                (grid.len() * total_steps) as f64 / secs.max(1e-12),
+            ));
+            final_density = Some(p);
         }
-        if rest > 1e-12 * cfg.dt {
-            let mut last = TrBdf2::new(&a, &nd, rest)?;
-            last.step(&mut p);
-            t = cfg.t_end;
-            min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
-            record(t, &p, &mut moments_rows, &mut snapshots);
-            progress.advance(1);
-        }
-        progress.finish();
-        if p.iter().any(|v| !v.is_finite()) {
-            return Err(FpError::NotFinite("transient"));
-        }
-        let secs = step_clock.elapsed().as_secs_f64();
-        transient_info = Some((
-            total_steps,
-            (grid.mass(&p) - mass0).abs(),
-            min_density,
-            (grid.len() * total_steps) as f64 / secs.max(1e-12),
-        ));
-        final_density = Some(p);
     }
     let (density, which) = match (&steady, final_density) {
         (Some(ss), _) => (ss.density.clone(), "steady"),
@@ -453,6 +577,8 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         transient_cell_steps_per_second: transient_info.map(|t| t.3),
         spectrum_seconds: spectrum_info.as_ref().map(|s| s.1),
         relaxation_rates: spectrum_info.map(|s| s.0),
+        transient_rejected_steps: adaptive_stats.map(|s| s.rejected),
+        transient_factorizations: adaptive_stats.map(|s| s.factorizations),
     };
     Ok(FpSolution {
         grid,

@@ -469,6 +469,10 @@ fn write_sampler_outputs(
             valley,
             &format!("Trajectories over the contours of L ({kind})"),
             traj,
+            scenario
+                .fokker_planck()
+                .map(|fp| fp.config())
+                .map(|c| (c.x.min, c.x.max, c.y.min, c.y.max)),
         ),
         None => plot::line_plot(
             &out.join("trajectories"),

@@ -8,22 +8,18 @@ use super::files::WriteError;
 use super::plot::{self, Series};
 
 /// Trajectories of a 2-D valley over the contours of L (Fig. 5a style), into `<stem>.png/.svg`.
+///
+/// `view` = (x_lo, x_hi, y_lo, y_hi) is the box drawn, grown to hold every finite point; without
+/// one, the box is the trajectories' own extent, padded by a tenth and symmetric in x (the
+/// valley is even in x, so both flattest points ±x_F show).
 pub fn draw_trajectories(
     stem: &Path,
     valley: &Valley2d,
     title: &str,
     trajectories: Vec<Series>,
+    view: Option<(f64, f64, f64, f64)>,
 ) -> Result<(), WriteError> {
-    let (x_lo, x_hi, y_lo, y_hi) = trajectories.iter().flat_map(|s| s.points.iter()).fold(
-        (-1.6f64, 1.6f64, -0.6f64, 0.6f64),
-        |(a, b, c, d), p| {
-            if p.0.is_finite() && p.1.is_finite() {
-                (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1))
-            } else {
-                (a, b, c, d)
-            }
-        },
-    );
+    let (x_lo, x_hi, y_lo, y_hi) = view_box(view, &trajectories);
     let (nx, ny) = (200, 120);
     let (dxc, dyc) = ((x_hi - x_lo) / nx as f64, (y_hi - y_lo) / ny as f64);
     let loss: Vec<f64> = (0..nx * ny)
@@ -45,6 +41,33 @@ pub fn draw_trajectories(
             flattest: valley.flattest_point(x_hi.abs().max(x_lo.abs())),
         },
     )
+}
+
+/// The box drawn: `view` grown to hold every finite point, or else the points' extent padded by a
+/// tenth and symmetric about the origin.
+fn view_box(view: Option<(f64, f64, f64, f64)>, trajectories: &[Series]) -> (f64, f64, f64, f64) {
+    let finite = trajectories
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
+    let extent = finite.fold(None, |acc: Option<(f64, f64, f64, f64)>, p| {
+        Some(match acc {
+            None => (p.0, p.0, p.1, p.1),
+            Some((a, b, c, d)) => (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
+        })
+    });
+    match (view, extent) {
+        (Some((a, b, c, d)), Some((e0, e1, e2, e3))) => {
+            (a.min(e0), b.max(e1), c.min(e2), d.max(e3))
+        }
+        (Some(v), None) => v,
+        (None, Some((a, b, c, d))) => {
+            let half_x = a.abs().max(b.abs()).max(1e-3) * 1.1;
+            let half_y = c.abs().max(d.abs()).max(1e-3) * 1.1;
+            (-half_x, half_x, -half_y, half_y)
+        }
+        (None, None) => (-1.0, 1.0, -1.0, 1.0),
+    }
 }
 
 /// Trajectories over filled loss contours (log-spaced levels), with x* and ±x_F marked.
@@ -148,5 +171,31 @@ impl plot::Figure for TrajectoryFigure {
             .draw()
             .map_err(|x| e(&x))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::plot::Mark;
+
+    #[test]
+    fn the_box_follows_the_walkers_unless_a_view_is_given() {
+        let walk = vec![Series::new(
+            "w",
+            &[0.01, 0.02, f64::NAN],
+            &[-0.003, 0.001, 0.0],
+            0,
+            Mark::Line,
+        )];
+        let (a, b, c, d) = view_box(None, &walk);
+        assert!((a + 0.022).abs() < 1e-12 && (b - 0.022).abs() < 1e-12);
+        assert!((c + 0.0033).abs() < 1e-12 && (d - 0.0033).abs() < 1e-12);
+        assert_eq!(
+            view_box(Some((-1.6, 1.6, -0.6, 0.6)), &walk),
+            (-1.6, 1.6, -0.6, 0.6)
+        );
+        let far = vec![Series::new("w", &[3.0], &[0.0], 0, Mark::Line)];
+        assert_eq!(view_box(Some((-1.6, 1.6, -0.6, 0.6)), &far).1, 3.0);
     }
 }

@@ -12,6 +12,7 @@
 //! [`nd`] holds Eqs. (15)–(16) for the N-D valley as pure functions of the curvatures.
 
 pub mod conditional;
+pub mod curved;
 pub mod divergence;
 pub mod homogenised;
 pub mod hopping;

@@ -2,12 +2,15 @@
 
 mod api;
 mod cli;
+mod curved_valley;
 mod figures;
 mod fp;
+mod fp_adaptive;
 mod fp_export;
 mod fp_hopping;
 mod fp_spectrum;
 mod fuzz_scenario;
+mod layers;
 mod network;
 mod sampler;
 mod sweep_shards;

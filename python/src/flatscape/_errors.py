@@ -49,3 +49,21 @@ def _rebuild_scenario_error(
 
 class SolverError(RuntimeError):
     """A solver failed at run time (e.g. a singular operator or a non-finite density)."""
+
+
+class SweepFolderError(ValueError):
+    """A sweep folder (``out=``) that cannot be used, e.g. one whose manifest.json belongs to
+    another scenario: the CLI's exit-2 case of ``flatscape sweep run``. ``path`` names it."""
+
+    path: str | None
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_rebuild_sweep_folder_error, (str(self), self.path))
+
+
+def _rebuild_sweep_folder_error(message: str, path: str | None) -> SweepFolderError:
+    return SweepFolderError(message, path=path)
