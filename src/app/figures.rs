@@ -464,13 +464,19 @@ fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     hopping_rate(ctx)
 }
 
-/// The hopping rate between the flat wells against Δ_S: reduced 1-D theory, FP spectrum and FP
-/// adjoint passage time on refined grids (a grid study: the FP rates fall towards the theory).
+/// The hopping rate between the flat wells against Δ_S (gallery figure `hopping_rate`).
 fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    let p = hopping_rate_plot(ctx.opts.quick)?;
+    ctx.plot("hopping_rate", &p)
+}
+
+/// The hopping-rate figure: reduced 1-D theory, FP spectrum and FP adjoint passage time on
+/// refined grids (a grid study: the FP rates fall towards the theory).
+pub fn hopping_rate_plot(quick: bool) -> Result<LinePlot, AppError> {
     use crate::study::hopping;
     let valley = Valley2d::paper();
     let star = -valley.epsilon / valley.lambda1();
-    let ratios: Vec<f64> = (0..=30).map(|k| 1.005 + 0.295 * k as f64 / 30.0).collect();
+    let ratios: Vec<f64> = (0..=40).map(|k| 1.005 + 0.495 * k as f64 / 40.0).collect();
     let theory: Vec<(f64, f64)> = ratios
         .iter()
         .filter_map(|&r| hopping::theory_log10_rate(&valley, r * star).map(|l| (r, l)))
@@ -483,7 +489,7 @@ fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         6,
         Mark::Line,
     )];
-    let (fp_ratios, grids): (&[f64], &[usize]) = if ctx.opts.quick {
+    let (fp_ratios, grids): (&[f64], &[usize]) = if quick {
         (&[1.04, 1.1], &[128, 256])
     } else {
         (
@@ -509,24 +515,20 @@ fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
             n,
             Mark::Line,
         ));
-        series.push(Series::new(
-            format!("FP adjoint 1/(2τ(x_ss)), {nx} x-cells"),
-            &xs,
-            &pass,
-            n,
-            Mark::Points,
-        ));
+        let label = if n + 1 == grids.len() {
+            "FP adjoint 1/(2τ(x_ss)) (dots, every grid)".to_string()
+        } else {
+            String::new()
+        };
+        series.push(Series::new(label, &xs, &pass, n, Mark::Points));
     }
-    ctx.plot(
-        "hopping_rate",
-        &LinePlot {
-            title: "Hopping rate between the flat wells above Δ_S* (η = 0.01)".into(),
-            x_label: "Δ_S / Δ_S*".into(),
-            y_label: "log10 of the hopping rate k".into(),
-            series,
-            ..Default::default()
-        },
-    )
+    Ok(LinePlot {
+        title: "Hopping rate between the flat wells above Δ_S* (η = 0.01)".into(),
+        x_label: "Δ_S / Δ_S*".into(),
+        y_label: "log10 of the hopping rate k".into(),
+        series,
+        ..Default::default()
+    })
 }
 
 /// FP grid convergence: OU steady covariance error against the cell size (second order).

@@ -57,3 +57,15 @@ fn fp_rates_agree_with_the_passage_time_and_fall_towards_the_theory_under_refine
         last = h.from_spectrum;
     }
 }
+
+/// Regenerate only the gallery's hopping-rate figure (the FP part takes minutes):
+/// `cargo test --release --test it fp_hopping::full_figure -- --ignored`, then copy the PNG from
+/// the printed path into output/.
+#[test]
+#[ignore = "minutes: the full grid study of the gallery figure"]
+fn full_figure() {
+    let p = flatscape::app::figures::hopping_rate_plot(false).unwrap();
+    let stem = std::env::temp_dir().join("hopping_rate");
+    flatscape::report::plot::line_plot(&stem, &p).unwrap();
+    eprintln!("wrote {}.png", stem.display());
+}
