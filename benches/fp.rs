@@ -4,7 +4,9 @@
 //!   scenario (Δ = 0.01, κ = 4, ε = 0, x ∈ [−1.6, 1.6], y ∈ [−0.25, 0.25]) on 256², 512², 1024²;
 //! * the Hessian-noise scenario (paper landscape, Δ_S = 0.002) at 640 × 240;
 //! * one TR-BDF2 step on 512² (report cells × steps / s = 512² / time);
-//! * the 6 slowest relaxation rates against one steady solve, Hessian noise on 512².
+//! * the 6 slowest relaxation rates against one steady solve, Hessian noise on 512²;
+//! * operator assembly alone at 512², Hessian noise, the built-in paper valley against the same
+//!   valley and matrix factorisation written as expressions (target: within 3×).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use flatscape::fp::steady::solve_steady;
 use flatscape::fp::transient::TrBdf2;
 use flatscape::fp::{CrossDiffusionScheme, InitialConfig};
 use flatscape::landscape::Valley2d;
+use flatscape::landscape::expr::ExprLoss;
 use flatscape::noise::Noise;
 
 fn grid(nx: usize, ny: usize, y_half: f64) -> Grid {
@@ -35,6 +38,31 @@ fn grid(nx: usize, ny: usize, y_half: f64) -> Grid {
             cells: ny,
         },
     )
+}
+
+fn assembly(c: &mut Criterion) {
+    let noise = Noise::Hessian {
+        eta: 0.01,
+        sigma: 0.2,
+        power: 2.0,
+    };
+    let g = grid(512, 512, 0.6);
+    let valley = Valley2d::paper();
+    let expr = |src: &str| ExprLoss::new("landscape", src, &Default::default()).expect("valid");
+    let paper = expr("0.5*0.001*8*x^2 + 0.5*(8 - 2*x^2 + x^4)*y^2");
+    let mf = expr("0.5*(x*y - 1)^2");
+    let mut group = c.benchmark_group("fp_assembly_512");
+    group.sample_size(10);
+    group.bench_function("valley2d", |b| {
+        b.iter(|| black_box(assemble(&g, &valley, &noise, CrossDiffusionScheme::Central)))
+    });
+    group.bench_function("expression_valley", |b| {
+        b.iter(|| black_box(assemble(&g, &paper, &noise, CrossDiffusionScheme::Central)))
+    });
+    group.bench_function("expression_mf", |b| {
+        b.iter(|| black_box(assemble(&g, &mf, &noise, CrossDiffusionScheme::Central)))
+    });
+    group.finish();
 }
 
 fn steady(c: &mut Criterion) {
@@ -132,6 +160,6 @@ criterion_group! {
     name = benches;
     // No plots: criterion's plotters backend needs system fonts this machine may lack.
     config = Criterion::default().without_plots();
-    targets = steady, transient, spectrum
+    targets = assembly, steady, transient, spectrum
 }
 criterion_main!(benches);

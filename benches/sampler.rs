@@ -4,6 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flatscape::config::NoProgress;
+use flatscape::landscape::expr::ExprLoss;
 use flatscape::landscape::valley_nd::ValleyNdSpec;
 use flatscape::landscape::{Landscape, Valley2d};
 use flatscape::noise::Noise;
@@ -42,6 +43,33 @@ fn samplers(c: &mut Criterion) {
         SamplerConfig {
             dt: Some(0.01),
             ..SamplerConfig::new(SamplerKind::Langevin, 2048, 20000, 10000, start)
+        },
+    );
+    // The same valley written as an expression, and matrix factorisation ½(xy − 1)².
+    let expr = |src: &str| {
+        Landscape::Expression(
+            ExprLoss::new("landscape", src, &Default::default()).expect("valid expression"),
+        )
+    };
+    bench_one(
+        c,
+        "sgd_2d_expression_valley",
+        &expr("0.5*0.001*8*x^2 + 0.5*(8 - 2*x^2 + x^4)*y^2"),
+        SamplerConfig::new(SamplerKind::Sgd, 2048, 20000, 10000, vec![1.0, 0.1]),
+    );
+    bench_one(
+        c,
+        "sgd_2d_expression_mf",
+        &expr("0.5*(x*y - 1)^2"),
+        SamplerConfig::new(SamplerKind::Sgd, 2048, 20000, 10000, vec![2.0, 0.5]),
+    );
+    bench_one(
+        c,
+        "langevin_hessian_2d_expression_mf",
+        &expr("0.5*(x*y - 1)^2"),
+        SamplerConfig {
+            dt: Some(0.01),
+            ..SamplerConfig::new(SamplerKind::Langevin, 2048, 20000, 10000, vec![2.0, 0.5])
         },
     );
     let nd = Landscape::Valley(ValleyNdSpec {

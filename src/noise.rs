@@ -3,6 +3,8 @@
 //! Matrices are 2×2 symmetric, stored row-major as `[[d11, d12], [d21, d22]]`.
 
 use crate::config::{Check, Invalid, check_finite, check_non_negative, check_positive};
+use crate::landscape::Loss2d;
+#[cfg(test)]
 use crate::landscape::Valley2d;
 
 /// A symmetric 2×2 matrix, row-major.
@@ -83,7 +85,7 @@ impl Noise {
 
     /// The diffusion tensor D(x, y) (docs/reference.md §1.3).
     #[inline]
-    pub fn diffusion(&self, landscape: &Valley2d, x: f64, y: f64) -> Mat2 {
+    pub fn diffusion<L: Loss2d + ?Sized>(&self, landscape: &L, x: f64, y: f64) -> Mat2 {
         match *self {
             Noise::Anisotropic { delta, kappa } => [[delta / kappa, 0.0], [0.0, delta]],
             Noise::Hessian { eta, sigma, power } => {

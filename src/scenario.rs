@@ -5,6 +5,7 @@
 //! error names the file, the dotted key and, where the key is in the text, its line and column
 //! — found from the spans of `toml`'s own parse tree, not by searching the text.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::config::{Check, Invalid, RangeConfig};
 use crate::fp::{FokkerPlanckConfig, FpPlan};
+use crate::landscape::expr::ExprLoss;
 use crate::landscape::valley_nd::ValleyNdSpec;
 use crate::landscape::{Landscape, Valley2d};
 use crate::network::{NetworkConfig, NetworkPlan};
@@ -128,6 +130,14 @@ pub enum LandscapeSpec {
     },
     /// The N-D valley of Eq. (5).
     Valley(ValleyNdSpec),
+    /// A 2-D loss written as an expression in x and y.
+    Expression {
+        /// The loss L(x, y), e.g. "0.5*(x*y - 1)^2 + 0.5*eps*x^2".
+        loss: String,
+        /// Named parameters used in `loss`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        params: BTreeMap<String, f64>,
+    },
 }
 
 impl LandscapeSpec {
@@ -140,6 +150,10 @@ impl LandscapeSpec {
                 lambda: v.lambda.clone(),
             }),
             Landscape::Valley(spec) => Some(LandscapeSpec::Valley(spec.clone())),
+            Landscape::Expression(e) => Some(LandscapeSpec::Expression {
+                loss: e.source.clone(),
+                params: e.params.clone(),
+            }),
         }
     }
 
@@ -156,6 +170,9 @@ impl LandscapeSpec {
             LandscapeSpec::Valley(spec) => {
                 spec.validate("landscape")?;
                 Landscape::Valley(spec.clone())
+            }
+            LandscapeSpec::Expression { loss, params } => {
+                Landscape::Expression(ExprLoss::new("landscape", loss, params)?)
             }
         })
     }
@@ -559,19 +576,20 @@ impl Scenario {
             None => Noise::Isotropic { temperature: 0.0 },
         };
         let valley = landscape.valley2d();
-        let fokker_planck = match (&spec.fokker_planck, valley) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(Invalid::new(
-                    "fokker_planck",
-                    "the Fokker–Planck solver needs a 2-D landscape (landscape.kind = \"valley2d\")",
-                ));
-            }
-            (Some(cfg), Some(v)) => Some(FpPlan::new(v.clone(), noise.clone(), cfg.clone())?),
-        };
+        let fokker_planck = spec
+            .fokker_planck
+            .as_ref()
+            .map(|cfg| FpPlan::from_landscape(landscape.clone(), noise.clone(), cfg.clone()))
+            .transpose()?;
         let fp_domain = spec.fokker_planck.as_ref().map(|f| (&f.x, &f.y));
         let theory = match (&spec.theory, valley) {
             (None, _) => None,
+            (Some(_), None) if landscape.expression().is_some() => {
+                return Err(Invalid::new(
+                    "theory",
+                    "the straight-valley theory (Eqs. 11–16) applies only to landscape.kind = \"valley2d\", not to an expression loss; remove [theory] (the FP solver and the sampler run on expressions)",
+                ));
+            }
             (Some(_), None) => {
                 return Err(Invalid::new(
                     "theory",

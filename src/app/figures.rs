@@ -147,6 +147,7 @@ pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, AppE
     valley_reshaping(&mut ctx)?;
     trajectories(&mut ctx)?;
     beyond_the_paper(&mut ctx)?;
+    expression_landscapes(&mut ctx)?;
     real_network(&mut ctx)?;
     Ok(ctx.report)
 }
@@ -261,6 +262,82 @@ fn density_figure(
         let stem = ctx.stem(name);
         let title = ctx.title(title);
         run_report::fp_density_figure(&stem, valley, sol, &title)?;
+    }
+    Ok(())
+}
+
+/// Expression landscapes: matrix factorisation (density with its current, the drift along
+/// xy = 1), two basins of different sharpness under Hessian and isotropic noise, the paper's
+/// valley as an expression.
+fn expression_landscapes(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    use crate::report::current::{current_figure, expression_density_figure};
+    let (sc, art) = ctx.run("expression-matrix-factorisation.toml")?;
+    if let Some(sol) = &art.fp {
+        let stem = ctx.stem("expression_mf_current");
+        let title = ctx.title("L = ½(xy − 1)², Hessian noise: current J over P");
+        current_figure(&stem, sol, &title)?;
+    }
+    if let (Some(sol), Some(run)) = (&art.fp, &art.sampler) {
+        let ts = &run.timeseries;
+        let x_fp = sol.summary.mean[0];
+        let p = LinePlot {
+            title: "L = ½(xy − 1)²: Langevin walkers drift along xy = 1 to x = y = 1".into(),
+            x_label: "time t".into(),
+            y_label: "⟨x⟩".into(),
+            series: vec![Series::new(
+                "sampler ⟨x⟩ (start x = 1.4 on xy = 1)",
+                &ts.t,
+                &ts.mean_x,
+                0,
+                Mark::Line,
+            )],
+            ref_lines: vec![RefLine {
+                label: format!("Fokker–Planck ⟨x⟩ = {x_fp:.4}"),
+                at: x_fp,
+                vertical: false,
+            }],
+            log_x: true,
+            ..Default::default()
+        };
+        ctx.plot("expression_mf_drift", &p)?;
+    }
+    drop(sc);
+    for (file, name, title) in [
+        (
+            "expression-two-basins-hessian.toml",
+            "expression_two_basins_hessian",
+            "Two basins (sharp a = 8, flat b = 2), Hessian noise",
+        ),
+        (
+            "expression-two-basins-isotropic.toml",
+            "expression_two_basins_isotropic",
+            "Two basins (sharp a = 8, flat b = 2), isotropic noise of equal trace",
+        ),
+        (
+            "expression-paper-valley.toml",
+            "expression_paper_valley",
+            "The paper's valley as an expression, Hessian noise",
+        ),
+    ] {
+        let (sc, art) = ctx.run(file)?;
+        if let (Some(sol), Some(e)) = (&art.fp, sc.landscape().expression()) {
+            let flat = sol
+                .grid
+                .xs()
+                .iter()
+                .zip(sol.grid.marginal_x(&sol.density))
+                .filter(|(x, _)| **x > 0.0)
+                .map(|(_, p)| p * sol.grid.dx)
+                .sum::<f64>();
+            let title = if file.contains("basins") {
+                format!("{title}: P(x > 0) = {flat:.3}")
+            } else {
+                title.to_string()
+            };
+            let stem = ctx.stem(name);
+            let title = ctx.title(&title);
+            expression_density_figure(&stem, e, sol, &title)?;
+        }
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AxisConfig, Check, Invalid, check_finite, check_non_negative, check_positive};
-use crate::landscape::Valley2d;
+use crate::landscape::{Landscape, Loss2d, Valley2d};
 use crate::noise::Noise;
 
 /// Largest `start_steps` accepted.
@@ -138,6 +138,81 @@ impl FokkerPlanckConfig {
 
     /// Check the table against the landscape and noise it will run on; `key` is its dotted name.
     pub fn validate(&self, key: &str, valley: &Valley2d, noise: &Noise) -> Check {
+        self.validate_common(key, noise)?;
+        let x_max = self.x.min.abs().max(self.x.max.abs());
+        let min_lambda = valley.min_lambda_on(x_max);
+        if min_lambda <= 0.0 || !min_lambda.is_finite() {
+            return Err(Invalid::new(
+                "landscape.lambda",
+                format!(
+                    "λ(x) must stay > 0 on the domain |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Check the table against an expression loss: L finite at every cell centre, D(θ) finite
+    /// and positive semi-definite at every cell centre and face (the points the operator uses).
+    pub fn validate_expression<L: Loss2d + ?Sized>(
+        &self,
+        key: &str,
+        loss: &L,
+        noise: &Noise,
+    ) -> Check {
+        self.validate_common(key, noise)?;
+        let grid = super::grid::Grid::new(&self.x, &self.y);
+        let discrete_eta = match *noise {
+            Noise::Hessian { eta, .. } if self.discrete_time => Some(eta),
+            _ => None,
+        };
+        let diffusion = |x: f64, y: f64| match discrete_eta {
+            Some(eta) => super::operator::discrete_time_diffusion(loss, noise, eta, x, y),
+            None => noise.diffusion(loss, x, y),
+        };
+        let check_d = |x: f64, y: f64| -> Check {
+            let d = diffusion(x, y);
+            let finite = d.iter().flatten().all(|v| v.is_finite());
+            let scale = d[0][0].abs().max(d[1][1].abs());
+            let det = d[0][0] * d[1][1] - d[0][1] * d[1][0];
+            if !finite || d[0][0] < 0.0 || d[1][1] < 0.0 || det < -1e-12 * scale * scale {
+                let h = loss.hessian(x, y);
+                return Err(Invalid::new(
+                    "landscape.loss",
+                    format!(
+                        "the diffusion tensor D = {d:?} of noise.kind = \"{}\" is not finite and positive semi-definite at (x, y) = ({x}, {y}) of the Fokker–Planck grid (the Hessian of the loss there is {h:?}); change the loss or the domain",
+                        noise_name(noise)
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        for i in 0..grid.nx {
+            let x = grid.x(i);
+            for j in 0..grid.ny {
+                let y = grid.y(j);
+                let l = loss.loss(x, y);
+                if !l.is_finite() {
+                    return Err(Invalid::new(
+                        "landscape.loss",
+                        format!(
+                            "the loss is not finite at (x, y) = ({x}, {y}) of the Fokker–Planck grid (L = {l}); change the loss or fokker_planck.x / fokker_planck.y"
+                        ),
+                    ));
+                }
+                check_d(x, y)?;
+                if i + 1 < grid.nx {
+                    check_d(grid.x_min + (i + 1) as f64 * grid.dx, y)?;
+                }
+                if j + 1 < grid.ny {
+                    check_d(x, grid.y_min + (j + 1) as f64 * grid.dy)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_common(&self, key: &str, noise: &Noise) -> Check {
         if self.discrete_time && !matches!(noise, Noise::Hessian { .. }) {
             return Err(Invalid::new(
                 format!("{key}.discrete_time"),
@@ -186,16 +261,6 @@ impl FokkerPlanckConfig {
             return Err(Invalid::new(
                 format!("{key}.start_steps"),
                 format!("must be <= {MAX_START_STEPS}, got {}", self.start_steps),
-            ));
-        }
-        let x_max = self.x.min.abs().max(self.x.max.abs());
-        let min_lambda = valley.min_lambda_on(x_max);
-        if min_lambda <= 0.0 || !min_lambda.is_finite() {
-            return Err(Invalid::new(
-                "landscape.lambda",
-                format!(
-                    "λ(x) must stay > 0 on the domain |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
-                ),
             ));
         }
         if self.t_end > 0.0 {
@@ -271,7 +336,7 @@ impl FokkerPlanckConfig {
 /// Built only by [`FpPlan::new`], so [`super::solve`] never meets invalid input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FpPlan {
-    valley: Valley2d,
+    landscape: Landscape,
     noise: Noise,
     config: FokkerPlanckConfig,
 }
@@ -286,15 +351,44 @@ impl FpPlan {
         noise.validate("noise")?;
         config.validate("fokker_planck", &valley, &noise)?;
         Ok(Self {
-            valley,
+            landscape: Landscape::Valley2d(valley),
             noise,
             config,
         })
     }
 
-    /// The landscape.
-    pub fn valley(&self) -> &Valley2d {
-        &self.valley
+    /// Validate `config` against a 2-D `landscape` (the valley of Eq. 8 or an expression).
+    pub fn from_landscape(
+        landscape: Landscape,
+        noise: Noise,
+        config: FokkerPlanckConfig,
+    ) -> Result<Self, Invalid> {
+        match landscape {
+            Landscape::Valley2d(v) => Self::new(v, noise, config),
+            Landscape::Expression(e) => {
+                noise.validate("noise")?;
+                config.validate_expression("fokker_planck", &e, &noise)?;
+                Ok(Self {
+                    landscape: Landscape::Expression(e),
+                    noise,
+                    config,
+                })
+            }
+            Landscape::Valley(_) | Landscape::None => Err(Invalid::new(
+                "fokker_planck",
+                "the Fokker–Planck solver needs a 2-D landscape (landscape.kind = \"valley2d\" or \"expression\")",
+            )),
+        }
+    }
+
+    /// The 2-D valley of Eq. (8), when the landscape is one.
+    pub fn valley(&self) -> Option<&Valley2d> {
+        self.landscape.valley2d()
+    }
+
+    /// The landscape (the valley of Eq. 8 or an expression).
+    pub fn landscape(&self) -> &Landscape {
+        &self.landscape
     }
 
     /// The noise model.
@@ -309,6 +403,15 @@ impl FpPlan {
 
     /// The same plan with another noise model (a sweep point), validated again.
     pub fn with_noise(&self, noise: Noise) -> Result<Self, Invalid> {
-        Self::new(self.valley.clone(), noise, self.config.clone())
+        Self::from_landscape(self.landscape.clone(), noise, self.config.clone())
+    }
+}
+
+fn noise_name(noise: &Noise) -> &'static str {
+    match noise {
+        Noise::Anisotropic { .. } => "anisotropic",
+        Noise::Hessian { .. } => "hessian",
+        Noise::Isotropic { .. } => "isotropic",
+        Noise::Constant { .. } => "constant",
     }
 }

@@ -3,6 +3,7 @@
 //! Observers (moments, marginals, snapshots) are separate from stepping.
 
 pub mod config;
+pub mod current;
 pub mod grid;
 pub mod nested;
 pub mod operator;
@@ -16,7 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{Cancelled, Progress, check_cancelled};
-use crate::landscape::Valley2d;
+use crate::landscape::{Landscape, Loss2d};
 use crate::noise::Noise;
 pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig};
 use grid::Grid;
@@ -49,16 +50,16 @@ pub struct Moments {
 }
 
 /// Moments of `p` on `grid` (midpoint rule); normalised by the mass.
-pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
+pub fn moments<L: Loss2d + ?Sized>(grid: &Grid, valley: &L, p: &[f64], t: f64) -> Moments {
     let (mut m0, mut mx, mut my, mut mxx, mut myy, mut mxy, mut mf, mut ml) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for i in 0..grid.nx {
         let x = grid.x(i);
-        let f = valley.flatness(x);
         let col = &p[i * grid.ny..(i + 1) * grid.ny];
-        let (mut c0, mut cy, mut cyy, mut cl) = (0.0, 0.0, 0.0, 0.0);
+        let (mut c0, mut cy, mut cyy, mut cl, mut cf) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for (j, &v) in col.iter().enumerate() {
             let y = grid.y(j);
+            cf += v * valley.flatness(x, y);
             c0 += v;
             cy += v * y;
             cyy += v * y * y;
@@ -70,7 +71,7 @@ pub fn moments(grid: &Grid, valley: &Valley2d, p: &[f64], t: f64) -> Moments {
         my += cy;
         myy += cyy;
         mxy += cy * x;
-        mf += c0 * f;
+        mf += cf;
         ml += cl;
     }
     let da = grid.cell_area();
@@ -134,6 +135,9 @@ pub struct FpSummary {
     /// Transient run: cells × steps per second of the stepper.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_cell_steps_per_second: Option<f64>,
+    /// Steady probability currents (current_l1, circulation, entropy_production, …).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub currents: Option<current::CurrentSummary>,
     /// `eigenvalues = k`: the k slowest non-zero relaxation rates of the generator, ascending
     /// (rate = −Re μ, frequency = Im μ; `spectrum::relaxation_rates`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,6 +244,8 @@ pub struct FpSolution {
     pub moments: Vec<Moments>,
     /// Transient snapshots (t, P).
     pub snapshots: Vec<(f64, Vec<f64>)>,
+    /// The steady probability current, when a steady state was solved.
+    pub current: Option<current::Current>,
 }
 
 /// Why the FP solver failed.
@@ -257,12 +263,12 @@ pub enum FpError {
     /// The caller asked to stop.
     #[error("Fokker–Planck solver: {0}")]
     Cancelled(#[from] Cancelled),
-    /// The relaxation rates could not be computed.
-    #[error(transparent)]
-    Spectrum(#[from] spectrum::SpectrumError),
     /// The adaptive transient could not meet its tolerance.
     #[error("Fokker–Planck solver: {0}")]
     Adaptive(AdaptiveError),
+    /// The relaxation rates could not be computed.
+    #[error(transparent)]
+    Spectrum(#[from] spectrum::SpectrumError),
 }
 
 /// The initial density of a transient run on `grid`: the Gaussian's exact mass in each cell
@@ -309,11 +315,11 @@ struct AdaptiveRun {
 /// the fixed-step run, then [`AdaptiveTrBdf2`] to t_end; snapshots at their exact times
 /// (interpolated between steps), one moments row per accepted step.
 #[allow(clippy::too_many_arguments)]
-fn transient_adaptive(
+fn transient_adaptive<L: Loss2d + ?Sized>(
     a: &Stencil9,
     nd: &NestedDissection,
     grid: &Grid,
-    valley: &Valley2d,
+    valley: &L,
     cfg: &FokkerPlanckConfig,
     tol: Tolerance,
     mut p: Vec<f64>,
@@ -403,7 +409,18 @@ fn transient_adaptive(
 /// The discrete generator A (dP/dt = A P) of a validated plan, as [`solve`] assembles it
 /// (Eq. 10; the modified equation of the SGD map when `discrete_time = true`).
 pub fn generator(plan: &FpPlan) -> operator::Stencil9 {
-    let (valley, noise, cfg) = (plan.valley(), plan.noise(), plan.config());
+    match plan.landscape() {
+        Landscape::Valley2d(v) => generator_on(plan, v),
+        Landscape::Expression(e) => generator_on(plan, e),
+        Landscape::Valley(_) | Landscape::None => {
+            unreachable!("FpPlan::from_landscape accepts only 2-D landscapes")
+        }
+    }
+}
+
+/// [`generator`] on the plan's landscape `valley`.
+fn generator_on<L: Loss2d>(plan: &FpPlan, valley: &L) -> operator::Stencil9 {
+    let (noise, cfg) = (plan.noise(), plan.config());
     let grid = Grid::new(&cfg.x, &cfg.y);
     let discrete_eta = match *noise {
         Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
@@ -415,10 +432,29 @@ pub fn generator(plan: &FpPlan) -> operator::Stencil9 {
 /// Solve the FP equation (Eq. 10) of a validated plan: steady state and/or transient.
 /// `progress` sees the direct solve as one task of unknown length and the transient step by step.
 pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpError> {
-    let (valley, cfg) = (plan.valley(), plan.config());
+    match plan.landscape() {
+        Landscape::Valley2d(v) => solve_on(plan, v, progress),
+        Landscape::Expression(e) => solve_on(plan, e, progress),
+        Landscape::Valley(_) | Landscape::None => {
+            unreachable!("FpPlan::from_landscape accepts only 2-D landscapes")
+        }
+    }
+}
+
+/// [`solve`] on the plan's landscape `valley` (monomorphised per landscape type).
+fn solve_on<L: Loss2d>(
+    plan: &FpPlan,
+    valley: &L,
+    progress: &dyn Progress,
+) -> Result<FpSolution, FpError> {
+    let (noise, cfg) = (plan.noise(), plan.config());
     let grid = Grid::new(&cfg.x, &cfg.y);
     let t0 = Instant::now();
-    let a = generator(plan);
+    let discrete_eta = match *noise {
+        Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
+        _ => None,
+    };
+    let a = generator_on(plan, valley);
     let mut steady = None;
     let mut solve_seconds = None;
     if cfg.steady {
@@ -557,6 +593,16 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         .filter(|&&v| v < 0.0)
         .fold(0.0, |acc, v| acc - v)
         * grid.cell_area();
+    let current = steady.as_ref().map(|ss| {
+        current::current(
+            &grid,
+            valley,
+            noise,
+            cfg.cross_diffusion,
+            discrete_eta,
+            &ss.density,
+        )
+    });
     let summary = FpSummary {
         grid: [grid.nx, grid.ny],
         mass: m.mass,
@@ -575,6 +621,7 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         transient_mass_drift: transient_info.map(|t| t.1),
         transient_min_density: transient_info.map(|t| t.2),
         transient_cell_steps_per_second: transient_info.map(|t| t.3),
+        currents: current.as_ref().map(|c| c.summary),
         spectrum_seconds: spectrum_info.as_ref().map(|s| s.1),
         relaxation_rates: spectrum_info.map(|s| s.0),
         transient_rejected_steps: adaptive_stats.map(|s| s.rejected),
@@ -587,5 +634,6 @@ pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpErr
         steady,
         moments: moments_rows,
         snapshots,
+        current,
     })
 }

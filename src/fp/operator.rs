@@ -25,6 +25,8 @@
 
 use super::grid::Grid;
 use crate::fp::config::CrossDiffusionScheme;
+use crate::landscape::Loss2d;
+#[cfg(test)]
 use crate::landscape::Valley2d;
 use crate::noise::{Mat2, Noise};
 
@@ -156,7 +158,13 @@ pub const MIN_STABILITY_MARGIN: f64 = 0.05;
 
 /// The modified diffusion of the SGD map, Δ_S |H|^γ (I − ηH/2)⁻¹ on H's eigenvectors (the
 /// factor capped by [`MIN_STABILITY_MARGIN`]); other noise models are returned unchanged.
-pub fn discrete_time_diffusion(valley: &Valley2d, noise: &Noise, eta: f64, x: f64, y: f64) -> Mat2 {
+pub fn discrete_time_diffusion<L: Loss2d + ?Sized>(
+    valley: &L,
+    noise: &Noise,
+    eta: f64,
+    x: f64,
+    y: f64,
+) -> Mat2 {
     let Noise::Hessian {
         eta: noise_eta,
         sigma,
@@ -186,9 +194,9 @@ pub fn discrete_time_diffusion(valley: &Valley2d, noise: &Noise, eta: f64, x: f6
 }
 
 /// Assemble the FP generator A on `grid` (module docs give the scheme).
-pub fn assemble(
+pub fn assemble<L: Loss2d + ?Sized>(
     grid: &Grid,
-    valley: &Valley2d,
+    valley: &L,
     noise: &Noise,
     cross: CrossDiffusionScheme,
 ) -> Stencil9 {
@@ -197,13 +205,56 @@ pub fn assemble(
 
 /// [`assemble`] of the continuum (`discrete_eta = None`) or of the SGD map's modified equation
 /// with learning rate η ([`discrete_time_diffusion`]).
-pub fn assemble_with(
+pub fn assemble_with<L: Loss2d + ?Sized>(
     grid: &Grid,
-    valley: &Valley2d,
+    valley: &L,
     noise: &Noise,
     cross: CrossDiffusionScheme,
     discrete_eta: Option<f64>,
 ) -> Stencil9 {
+    let ny = grid.ny;
+    let mut a = Stencil9::zeros(*grid);
+    visit_faces(
+        grid,
+        valley,
+        noise,
+        cross,
+        discrete_eta,
+        |axis, from: (usize, usize), col: (usize, usize), w: f64| {
+            let (to, h) = if axis == 0 {
+                ((from.0 + 1, from.1), grid.dx)
+            } else {
+                ((from.0, from.1 + 1), grid.dy)
+            };
+            let kf = from.0 * ny + from.1;
+            let kt = to.0 * ny + to.1;
+            let sf = slot(
+                col.0 as isize - from.0 as isize,
+                col.1 as isize - from.1 as isize,
+            );
+            let st = slot(
+                col.0 as isize - to.0 as isize,
+                col.1 as isize - to.1 as isize,
+            );
+            a.coef[kf][sf] -= w / h;
+            a.coef[kt][st] += w / h;
+        },
+    );
+    a
+}
+
+/// Every interior face's discrete flux (module docs give the scheme): `sink(axis, from, col, w)`
+/// adds w·P(col) to the flux per unit face length across the face between cell `from` and its
+/// neighbour in +`axis` (0: x, 1: y), positive towards the neighbour. [`assemble_with`] turns these
+/// into the generator; [`super::current`] evaluates them on a density.
+pub fn visit_faces<L: Loss2d + ?Sized>(
+    grid: &Grid,
+    valley: &L,
+    noise: &Noise,
+    cross: CrossDiffusionScheme,
+    discrete_eta: Option<f64>,
+    mut sink: impl FnMut(usize, (usize, usize), (usize, usize), f64),
+) {
     let diffusion = |x: f64, y: f64| match discrete_eta {
         Some(eta) => discrete_time_diffusion(valley, noise, eta, x, y),
         None => noise.diffusion(valley, x, y),
@@ -233,31 +284,19 @@ pub fn assemble_with(
         }
     }
     let has_cross = d12.iter().any(|&v| v != 0.0);
-    let mut a = Stencil9::zeros(*grid);
     // Add flux coefficient w (flux = Σ w_c P_c across a face from cell `from` to cell `to`,
-    // positive towards `to`) of column cell `col` to the two rows.
-    let mut add =
-        |from: (usize, usize), to: (usize, usize), col: (usize, usize), w: f64, h: f64| {
-            let kf = from.0 * ny + from.1;
-            let kt = to.0 * ny + to.1;
-            let sf = slot(
-                col.0 as isize - from.0 as isize,
-                col.1 as isize - from.1 as isize,
-            );
-            let st = slot(
-                col.0 as isize - to.0 as isize,
-                col.1 as isize - to.1 as isize,
-            );
-            a.coef[kf][sf] -= w / h;
-            a.coef[kt][st] += w / h;
-        };
+    // positive towards `to`) of column cell `col`.
+    let mut add = |from: (usize, usize), to: (usize, usize), col: (usize, usize), w: f64| {
+        let axis = usize::from(to.1 != from.1);
+        sink(axis, from, col, w);
+    };
     // One face between neighbouring cells `from` and `to` along `axis` (0: x, 1: y), with face
     // diffusivity `df` and potential-energy jump `jump` from `from` to `to`.
     let mut face = |from: (usize, usize), to: (usize, usize), axis: usize, df: f64, jump: f64| {
         let (h, h_t) = if axis == 0 { (dx, dy) } else { (dy, dx) };
         let (ca, cb) = sg_coefficients(df, jump);
-        add(from, to, from, ca / h, h);
-        add(from, to, to, -cb / h, h);
+        add(from, to, from, ca / h);
+        add(from, to, to, -cb / h);
         if !has_cross {
             return;
         }
@@ -279,10 +318,10 @@ pub fn assemble_with(
             for c in [from, to] {
                 match shift(c, dir) {
                     Some(c2) => {
-                        add(from, to, c, 0.25 * w * d12_at(c), h);
-                        add(from, to, c2, 0.25 * w * d12_at(c2), h);
+                        add(from, to, c, 0.25 * w * d12_at(c));
+                        add(from, to, c2, 0.25 * w * d12_at(c2));
                     }
-                    None => add(from, to, c, 0.5 * w * d12_at(c), h),
+                    None => add(from, to, c, 0.5 * w * d12_at(c)),
                 }
             }
         }
@@ -318,7 +357,6 @@ pub fn assemble_with(
             );
         }
     }
-    a
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! L(x, y) = ½ ε λ0 x² + ½ λ(x) y²,  λ(x) = Σ_n λ_n x^{2n}.
 //! The high-dimensional valley of Eq. (5) lives in [`valley_nd`].
 
+pub mod expr;
 pub mod valley_nd;
 
 /// The loss landscape of a computation.
@@ -14,6 +15,8 @@ pub enum Landscape {
     Valley2d(Valley2d),
     /// The N-D valley of Eq. (5), as specified (its coefficients are drawn from a seed).
     Valley(valley_nd::ValleyNdSpec),
+    /// A 2-D loss written as an expression in x and y.
+    Expression(expr::ExprLoss),
 }
 
 impl Landscape {
@@ -21,7 +24,15 @@ impl Landscape {
     pub fn valley2d(&self) -> Option<&Valley2d> {
         match self {
             Landscape::Valley2d(v) => Some(v),
-            Landscape::Valley(_) | Landscape::None => None,
+            Landscape::Valley(_) | Landscape::Expression(_) | Landscape::None => None,
+        }
+    }
+
+    /// The expression loss, if the landscape is one.
+    pub fn expression(&self) -> Option<&expr::ExprLoss> {
+        match self {
+            Landscape::Expression(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -35,6 +46,16 @@ pub trait Loss2d: Sync {
     fn gradient(&self, x: f64, y: f64) -> [f64; 2];
     /// The Hessian H(x, y), symmetric.
     fn hessian(&self, x: f64, y: f64) -> [[f64; 2]; 2];
+    /// Flatness F = λ_max(H)^(−1/2) (Eq. 6 with one sharp direction; NaN where λ_max ≤ 0).
+    fn flatness(&self, x: f64, y: f64) -> f64 {
+        let h = self.hessian(x, y);
+        let top = 0.5 * (h[0][0] + h[1][1]) + (0.5 * (h[0][0] - h[1][1])).hypot(h[0][1]);
+        if top > 0.0 {
+            1.0 / top.sqrt()
+        } else {
+            f64::NAN
+        }
+    }
 }
 
 impl Loss2d for Valley2d {
@@ -49,6 +70,10 @@ impl Loss2d for Valley2d {
     #[inline]
     fn hessian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
         Valley2d::hessian(self, x, y)
+    }
+    #[inline]
+    fn flatness(&self, x: f64, _y: f64) -> f64 {
+        Valley2d::flatness(self, x)
     }
 }
 

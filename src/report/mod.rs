@@ -6,6 +6,7 @@
 //!   sweep; [`sweep`]: sweep figures; [`trajectories`]: walkers over
 //!   the loss contours; [`network`]: the real-network figures and tables.
 
+pub mod current;
 pub mod files;
 pub mod network;
 pub mod phase;

@@ -13,7 +13,7 @@ use super::files::{WriteError, commit, ensure_parent_dir, temp_sibling, write_at
 
 /// Figure size in pixels.
 pub const SIZE: (u32, u32) = (900, 600);
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// The series palette (colour-blind friendly, Okabe–Ito).
 pub const PALETTE: [RGBColor; 8] = [

@@ -20,6 +20,17 @@ pub fn write_run(out: &Path, scenario: &Scenario, art: &RunArtifacts) -> Result<
     {
         write_fp_outputs(out, valley, sol)?;
     }
+    if let Some(sol) = &art.fp {
+        if let Some(e) = scenario.landscape().expression() {
+            let title = format!("Fokker–Planck steady state, L = {}", e.source);
+            super::current::expression_density(out, e, sol, &title)?;
+        }
+        super::current::current_figure(
+            &out.join("fp_current"),
+            sol,
+            "Steady probability current J over P",
+        )?;
+    }
     if let Some(th) = &art.theory {
         valley_profile_figure_with(
             &out.join("valley_profile"),

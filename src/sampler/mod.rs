@@ -35,7 +35,7 @@ use observe::{
 };
 use rng::LANES;
 use walk_nd::RuleNd;
-use walk2d::{ConstNoise, ExactShift, Gd, HessLin, HessPow, Rule2d, V2};
+use walk2d::{ConstNoise, ExactShift, Gd, HessLin, HessPow, LaneLoss, Rule2d, V2};
 
 /// Walkers per rayon task on the N-D valley.
 pub const ND_BATCH: usize = 4;
@@ -122,6 +122,7 @@ fn default_stored_trajectories() -> usize {
 #[derive(Debug, Clone)]
 enum Model {
     D2(V2),
+    Expr(crate::landscape::expr::ExprLoss),
     Nd(ValleyNd),
 }
 
@@ -215,6 +216,7 @@ impl SamplerConfig {
                 Ok(Model::D2(V2::new(v)))
             }
             Landscape::Valley(spec) => Ok(Model::Nd(spec.build(seed)?)),
+            Landscape::Expression(e) => Ok(Model::Expr(e.clone())),
             Landscape::None => Err(Invalid::new("landscape", "the sampler needs a [landscape]")),
         }
     }
@@ -225,7 +227,7 @@ impl SamplerConfig {
             check_finite(&format!("{k}[{i}]"), v)?;
         }
         let start = match model {
-            Model::D2(_) => {
+            Model::D2(_) | Model::Expr(_) => {
                 if self.start.len() != 2 {
                     return Err(Invalid::new(
                         k,
@@ -395,6 +397,7 @@ impl SamplerConfig {
                     Noise::Anisotropic { .. } | Noise::Constant { .. } => {
                         let d = match &model {
                             Model::D2(v) => noise.diffusion(&v.valley, 0.0, 0.0),
+                            Model::Expr(e) => noise.diffusion(e, 0.0, 0.0),
                             Model::Nd(_) => unreachable!("rejected above"),
                         };
                         let two_d_dt = [
@@ -490,7 +493,7 @@ impl SamplerPlan {
 
     /// True on the 2-D valley (histograms on the FP grid are possible).
     pub fn is_2d(&self) -> bool {
-        matches!(*self.model, Model::D2(_))
+        matches!(*self.model, Model::D2(_) | Model::Expr(_))
     }
 
     /// The physical time of one step: η, or dt for `langevin`.
@@ -624,13 +627,13 @@ pub fn run(
         traj_walkers: cfg.stored_trajectories.min(cfg.walkers),
         traj_stride: cfg.steps.div_ceil(TRAJECTORY_POINTS).max(1),
         grid: match model {
-            Model::D2(_) => grid,
+            Model::D2(_) | Model::Expr(_) => grid,
             Model::Nd(_) => None,
         },
         stop: Arc::new(AtomicBool::new(false)),
     };
     let (batches, per_batch) = match model {
-        Model::D2(_) => (cfg.walkers.div_ceil(LANES), LANES),
+        Model::D2(_) | Model::Expr(_) => (cfg.walkers.div_ceil(LANES), LANES),
         Model::Nd(_) => (cfg.walkers.div_ceil(ND_BATCH), ND_BATCH),
     };
     progress.start("sampler: batches of walkers", Some(batches as u64));
@@ -638,34 +641,8 @@ pub fn run(
     let clock = Instant::now();
     let run_batch = |b: usize| -> BatchOut {
         let out = match (&model, rule) {
-            (Model::D2(v), Rule::HessLin { dt, scale }) => {
-                run_2d(&HessLin { dt, scale }, v, &plan, start, b)
-            }
-            (
-                Model::D2(v),
-                Rule::HessPow {
-                    dt,
-                    scale,
-                    half_power,
-                },
-            ) => run_2d(
-                &HessPow {
-                    dt,
-                    scale,
-                    half_power,
-                },
-                v,
-                &plan,
-                start,
-                b,
-            ),
-            (Model::D2(v), Rule::Const { dt, b: m }) => {
-                run_2d(&ConstNoise { dt, b: m }, v, &plan, start, b)
-            }
-            (Model::D2(v), Rule::ExactShift { eta, s }) => {
-                run_2d(&ExactShift { eta, s }, v, &plan, start, b)
-            }
-            (Model::D2(v), Rule::Gd { eta }) => run_2d(&Gd { eta }, v, &plan, start, b),
+            (Model::D2(v), rule) => run_rule_2d(rule, v, &plan, start, b),
+            (Model::Expr(e), rule) => run_rule_2d(rule, e, &plan, start, b),
             (Model::Nd(v), rule) => {
                 let nd = match rule {
                     Rule::HessLin { dt, scale } => RuleNd::HessLin { dt, scale },
@@ -724,14 +701,45 @@ pub fn run(
     let seconds = clock.elapsed().as_secs_f64();
     progress.finish();
 
-    let is_2d = matches!(model, Model::D2(_));
+    let is_2d = matches!(model, Model::D2(_) | Model::Expr(_));
     Ok(acc.finish(is_2d, cfg, &plan, time_step, seconds))
+}
+
+/// Run 2-D batch `b` of a resolved rule on the lane-wise loss `v`.
+fn run_rule_2d<M: LaneLoss>(rule: Rule, v: &M, plan: &Plan, start: &[f64], b: usize) -> BatchOut {
+    match rule {
+        Rule::HessLin { dt, scale } => run_2d(&HessLin { dt, scale }, v, plan, start, b),
+        Rule::HessPow {
+            dt,
+            scale,
+            half_power,
+        } => run_2d(
+            &HessPow {
+                dt,
+                scale,
+                half_power,
+            },
+            v,
+            plan,
+            start,
+            b,
+        ),
+        Rule::Const { dt, b: m } => run_2d(&ConstNoise { dt, b: m }, v, plan, start, b),
+        Rule::ExactShift { eta, s } => run_2d(&ExactShift { eta, s }, v, plan, start, b),
+        Rule::Gd { eta } => run_2d(&Gd { eta }, v, plan, start, b),
+    }
 }
 
 /// Dispatch a 2-D batch to a copy of the kernel compiled for the best available vector
 /// instructions. Every copy does the same IEEE operations in the same order (no FMA
 /// contraction), so results do not depend on which one runs.
-fn run_2d<R: Rule2d>(rule: &R, v: &V2, plan: &Plan, start: &[f64], batch: usize) -> BatchOut {
+fn run_2d<R: Rule2d, M: LaneLoss>(
+    rule: &R,
+    v: &M,
+    plan: &Plan,
+    start: &[f64],
+    batch: usize,
+) -> BatchOut {
     let start = [start[0], start[1]];
     #[cfg(target_arch = "x86_64")]
     {
@@ -751,13 +759,25 @@ fn run_2d<R: Rule2d>(rule: &R, v: &V2, plan: &Plan, start: &[f64], batch: usize)
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_2d_avx2<R: Rule2d>(rule: &R, v: &V2, plan: &Plan, start: [f64; 2], b: usize) -> BatchOut {
+fn run_2d_avx2<R: Rule2d, M: LaneLoss>(
+    rule: &R,
+    v: &M,
+    plan: &Plan,
+    start: [f64; 2],
+    b: usize,
+) -> BatchOut {
     walk2d::run_batch(rule, v, plan, start, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2")]
-fn run_2d_avx512<R: Rule2d>(rule: &R, v: &V2, plan: &Plan, start: [f64; 2], b: usize) -> BatchOut {
+fn run_2d_avx512<R: Rule2d, M: LaneLoss>(
+    rule: &R,
+    v: &M,
+    plan: &Plan,
+    start: [f64; 2],
+    b: usize,
+) -> BatchOut {
     walk2d::run_batch(rule, v, plan, start, b)
 }
 

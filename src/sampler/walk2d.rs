@@ -1,4 +1,4 @@
-//! 2-D walkers on the valley of Eq. (8), `LANES` walkers in lock-step.
+//! 2-D walkers on the valley of Eq. (8) or an expression loss, `LANES` walkers in lock-step.
 //!
 //! Layout: structure of arrays — x\[lane\], y\[lane\], one xoshiro stream per lane — so every
 //! per-step loop runs over `LANES` independent walkers and vectorises. The step itself is
@@ -8,7 +8,8 @@
 // Kernels index several arrays with one lane / coordinate index; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use crate::landscape::Valley2d;
+use crate::landscape::expr::ExprLoss;
+use crate::landscape::{Loss2d, Valley2d};
 use crate::noise::Mat2;
 
 use super::observe::{
@@ -41,6 +42,68 @@ impl V2 {
             d2,
             eps_l0: valley.epsilon * valley.lambda0(),
         }
+    }
+}
+
+/// A 2-D loss evaluated lane-wise: what the update rules need of a landscape.
+pub(crate) trait LaneLoss: Sync {
+    /// Per-batch scratch space (the expression's registers; nothing for the valley).
+    type Work;
+    /// Fresh scratch space.
+    fn work(&self) -> Self::Work;
+    /// ∇L at (x, y), lane-wise.
+    fn gradient(&self, w: &mut Self::Work, x: &Lanes, y: &Lanes) -> (Lanes, Lanes);
+    /// (∂xL, ∂yL, H11, H12, H22) at (x, y), lane-wise.
+    fn gradient_hessian(&self, w: &mut Self::Work, x: &Lanes, y: &Lanes) -> [Lanes; 5];
+    /// L at one point.
+    fn loss(&self, x: f64, y: f64) -> f64;
+    /// Flatness F at one point (Eq. 6).
+    fn flatness(&self, x: f64, y: f64) -> f64;
+}
+
+impl LaneLoss for V2 {
+    type Work = ();
+    fn work(&self) {}
+    #[inline(always)]
+    fn gradient(&self, _w: &mut (), x: &Lanes, y: &Lanes) -> (Lanes, Lanes) {
+        gradient(self, x, y)
+    }
+    #[inline(always)]
+    fn gradient_hessian(&self, _w: &mut (), x: &Lanes, y: &Lanes) -> [Lanes; 5] {
+        gradient_hessian(self, x, y)
+    }
+    #[inline(always)]
+    fn loss(&self, x: f64, y: f64) -> f64 {
+        self.valley.loss(x, y)
+    }
+    #[inline(always)]
+    fn flatness(&self, x: f64, _y: f64) -> f64 {
+        self.valley.flatness(x)
+    }
+}
+
+impl LaneLoss for ExprLoss {
+    type Work = Vec<Lanes>;
+    fn work(&self) -> Vec<Lanes> {
+        Vec::new()
+    }
+    #[inline(always)]
+    fn gradient(&self, w: &mut Vec<Lanes>, x: &Lanes, y: &Lanes) -> (Lanes, Lanes) {
+        let j = self.eval_lanes::<LANES, 3>(x, y, w);
+        (j[1], j[2])
+    }
+    #[inline(always)]
+    fn gradient_hessian(&self, w: &mut Vec<Lanes>, x: &Lanes, y: &Lanes) -> [Lanes; 5] {
+        let j = self.eval_lanes::<LANES, 6>(x, y, w);
+        [j[1], j[2], j[3], j[4], j[5]]
+    }
+    #[inline(always)]
+    fn loss(&self, x: f64, y: f64) -> f64 {
+        Loss2d::loss(self, x, y)
+    }
+    #[inline(always)]
+    fn flatness(&self, x: f64, y: f64) -> f64 {
+        Loss2d::flatness(self, x, y)
     }
 }
 
@@ -101,7 +164,15 @@ pub(crate) trait Rule2d: Sync {
     /// Whether the rule consumes Gaussian numbers.
     const NOISY: bool;
     /// Advance every lane by one step with standard normals (n1, n2).
-    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes);
+    fn step<M: LaneLoss>(
+        &self,
+        v: &M,
+        w: &mut M::Work,
+        x: &mut Lanes,
+        y: &mut Lanes,
+        n1: &Lanes,
+        n2: &Lanes,
+    );
 }
 
 /// θ ← θ − dt ∇L + scale · H ξ. `sgd` (dt = η, scale = η√(2σ), Eq. 7) and `langevin` with
@@ -115,8 +186,16 @@ pub(crate) struct HessLin {
 impl Rule2d for HessLin {
     const NOISY: bool = true;
     #[inline(always)]
-    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
-        let [gx, gy, h11, h12, lam] = gradient_hessian(v, x, y);
+    fn step<M: LaneLoss>(
+        &self,
+        v: &M,
+        w: &mut M::Work,
+        x: &mut Lanes,
+        y: &mut Lanes,
+        n1: &Lanes,
+        n2: &Lanes,
+    ) {
+        let [gx, gy, h11, h12, lam] = v.gradient_hessian(w, x, y);
         for l in 0..LANES {
             let (m1, m2) = (self.scale * n1[l], self.scale * n2[l]);
             x[l] = x[l] - self.dt * gx[l] + (h11[l] * m1 + h12[l] * m2);
@@ -137,8 +216,16 @@ pub(crate) struct HessPow {
 impl Rule2d for HessPow {
     const NOISY: bool = true;
     #[inline(always)]
-    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
-        let [gx, gy, h11, h12, lam] = gradient_hessian(v, x, y);
+    fn step<M: LaneLoss>(
+        &self,
+        v: &M,
+        w: &mut M::Work,
+        x: &mut Lanes,
+        y: &mut Lanes,
+        n1: &Lanes,
+        n2: &Lanes,
+    ) {
+        let [gx, gy, h11, h12, lam] = v.gradient_hessian(w, x, y);
         for l in 0..LANES {
             let h: Mat2 = [[h11[l], h12[l]], [h12[l], lam[l]]];
             let m = crate::noise::sym_abs_pow(h, self.half_power);
@@ -160,8 +247,16 @@ pub(crate) struct ConstNoise {
 impl Rule2d for ConstNoise {
     const NOISY: bool = true;
     #[inline(always)]
-    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
-        let (gx, gy) = gradient(v, x, y);
+    fn step<M: LaneLoss>(
+        &self,
+        v: &M,
+        w: &mut M::Work,
+        x: &mut Lanes,
+        y: &mut Lanes,
+        n1: &Lanes,
+        n2: &Lanes,
+    ) {
+        let (gx, gy) = v.gradient(w, x, y);
         let b = self.b;
         for l in 0..LANES {
             x[l] = x[l] - self.dt * gx[l] + (b[0][0] * n1[l] + b[0][1] * n2[l]);
@@ -180,10 +275,18 @@ pub(crate) struct ExactShift {
 impl Rule2d for ExactShift {
     const NOISY: bool = true;
     #[inline(always)]
-    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, n1: &Lanes, n2: &Lanes) {
+    fn step<M: LaneLoss>(
+        &self,
+        v: &M,
+        w: &mut M::Work,
+        x: &mut Lanes,
+        y: &mut Lanes,
+        n1: &Lanes,
+        n2: &Lanes,
+    ) {
         let xs: Lanes = std::array::from_fn(|l| x[l] - self.s * n1[l]);
         let ys: Lanes = std::array::from_fn(|l| y[l] - self.s * n2[l]);
-        let (gx, gy) = gradient(v, &xs, &ys);
+        let (gx, gy) = v.gradient(w, &xs, &ys);
         for l in 0..LANES {
             x[l] -= self.eta * gx[l];
             y[l] -= self.eta * gy[l];
@@ -200,8 +303,16 @@ pub(crate) struct Gd {
 impl Rule2d for Gd {
     const NOISY: bool = false;
     #[inline(always)]
-    fn step(&self, v: &V2, x: &mut Lanes, y: &mut Lanes, _n1: &Lanes, _n2: &Lanes) {
-        let (gx, gy) = gradient(v, x, y);
+    fn step<M: LaneLoss>(
+        &self,
+        v: &M,
+        w: &mut M::Work,
+        x: &mut Lanes,
+        y: &mut Lanes,
+        _n1: &Lanes,
+        _n2: &Lanes,
+    ) {
+        let (gx, gy) = v.gradient(w, x, y);
         for l in 0..LANES {
             x[l] -= self.eta * gx[l];
             y[l] -= self.eta * gy[l];
@@ -217,9 +328,9 @@ pub(crate) fn outside(r2: f64, radius_sq: f64) -> bool {
 
 /// Run batch `batch` (walkers batch·LANES … +LANES−1) from `start`.
 #[inline(always)]
-pub(crate) fn run_batch<R: Rule2d>(
+pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
     rule: &R,
-    v: &V2,
+    v: &M,
     plan: &Plan,
     start: [f64; 2],
     batch: usize,
@@ -258,12 +369,12 @@ pub(crate) fn run_batch<R: Rule2d>(
     let record = |ts: &mut TsAcc, idx: usize, x: &Lanes, y: &Lanes, alive: &[bool; LANES]| {
         for l in 0..LANES {
             if alive[l] {
-                let f = v.valley.flatness(x[l]);
+                let f = v.flatness(x[l], y[l]);
                 let row: [f64; TS_COLS] = {
                     let mut r = [0.0; TS_COLS];
                     r[TS_FLATNESS] = f;
                     r[TS_FLATNESS_HAT] = f;
-                    r[TS_LOSS] = v.valley.loss(x[l], y[l]);
+                    r[TS_LOSS] = v.loss(x[l], y[l]);
                     r[TS_X] = x[l];
                     r[TS_ABS_X] = x[l].abs();
                     r[TS_Y_SQ] = y[l] * y[l];
@@ -274,6 +385,7 @@ pub(crate) fn run_batch<R: Rule2d>(
         }
     };
     record(&mut ts, 0, &x, &y, &alive);
+    let mut work = v.work();
     let mut next_rec = 1;
     let mut hist_countdown = HIST_STRIDE;
 
@@ -284,7 +396,7 @@ pub(crate) fn run_batch<R: Rule2d>(
         if R::NOISY {
             rng.normals(&mut n1, &mut n2);
         }
-        rule.step(v, &mut x, &mut y, &n1, &n2);
+        rule.step(v, &mut work, &mut x, &mut y, &n1, &n2);
 
         // Divergence: |θ|² > R² or not finite (the comparison is false for NaN).
         let mut bad = false;
@@ -364,7 +476,7 @@ pub(crate) fn run_batch<R: Rule2d>(
                 };
             }
             let xm = sx[l] / n;
-            let f = v.valley.flatness(xm);
+            let f = v.flatness(xm, sy[l] / n);
             WalkerOut {
                 diverged_at: None,
                 x_abs: xm.abs(),
@@ -418,7 +530,7 @@ mod tests {
         let h = |l: usize| valley.hessian(x0[l], y0[l]);
         check(
             "HessLin",
-            &|x, y| HessLin { dt, scale }.step(&v, x, y, &n1, &n2),
+            &|x, y| HessLin { dt, scale }.step(&v, &mut (), x, y, &n1, &n2),
             &|l| {
                 let (g, h) = (g(l), h(l));
                 [
@@ -435,7 +547,7 @@ mod tests {
                     scale,
                     half_power: 0.5,
                 }
-                .step(&v, x, y, &n1, &n2)
+                .step(&v, &mut (), x, y, &n1, &n2)
             },
             &|l| {
                 let (g, m) = (g(l), crate::noise::sym_abs_pow(h(l), 0.5));
@@ -448,7 +560,7 @@ mod tests {
         let b = [[0.3, 0.1], [0.1, 0.2]];
         check(
             "ConstNoise",
-            &|x, y| ConstNoise { dt, b }.step(&v, x, y, &n1, &n2),
+            &|x, y| ConstNoise { dt, b }.step(&v, &mut (), x, y, &n1, &n2),
             &|l| {
                 let g = g(l);
                 [
@@ -459,7 +571,7 @@ mod tests {
         );
         check(
             "ExactShift",
-            &|x, y| ExactShift { eta: dt, s: scale }.step(&v, x, y, &n1, &n2),
+            &|x, y| ExactShift { eta: dt, s: scale }.step(&v, &mut (), x, y, &n1, &n2),
             &|l| {
                 let g = valley.grad(x0[l] - scale * n1[l], y0[l] - scale * n2[l]);
                 [x0[l] - dt * g[0], y0[l] - dt * g[1]]
@@ -467,7 +579,7 @@ mod tests {
         );
         check(
             "Gd",
-            &|x, y| Gd { eta: dt }.step(&v, x, y, &n1, &n2),
+            &|x, y| Gd { eta: dt }.step(&v, &mut (), x, y, &n1, &n2),
             &|l| {
                 let g = g(l);
                 [x0[l] - dt * g[0], y0[l] - dt * g[1]]

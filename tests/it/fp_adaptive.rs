@@ -1,7 +1,8 @@
 //! The adaptive transient (`[fokker_planck] rtol/atol`, TR-BDF2 with an embedded error estimate):
-//! on the Ornstein–Uhlenbeck case it meets the requested tolerance against a converged reference
-//! of the same semi-discrete system and against the exact moments, lands snapshots at their
-//! exact times, and needs far fewer steps than fixed steps of the same accuracy.
+//! on the Ornstein–Uhlenbeck case its global error follows the tolerance as theory says (∝ rtol^(2/3)
+//! for error per step) against a converged reference of the same semi-discrete system, it adds
+//! nothing visible to the grid's own error against the exact moments, and it lands snapshots at
+//! their exact times.
 //!
 //! Run with `cargo test --release --test it fp_adaptive:: -- --nocapture` to see the numbers.
 
@@ -105,15 +106,15 @@ fn adaptive_transient_meets_its_tolerance_with_few_factorisations() {
         );
     }
     for (rtol, err, s, _) in &rows {
-        // The global error at t_end within the requested (local, per-step) tolerance.
-        assert!(*err <= *rtol, "rtol {rtol}: L1 error {err}");
+        // Error per step (solve_ivp's meaning) leaves the global error a small multiple of rtol.
+        assert!(*err <= 5.0 * rtol, "rtol {rtol}: L1 error {err}");
         // Step-size ladder: a handful of factorisations, not one per step.
         assert!(s.factorizations <= 16, "rtol {rtol}: {s:?}");
     }
-    // Tighter tolerance, smaller error: observed error ∝ rtol^p with p > 0.5.
+    // Error per step with a second-order method: global error ∝ rtol^(2/3).
     let p = (rows[0].1 / rows[3].1).log10() / 3.0;
     eprintln!("error ∝ rtol^{p:.2}");
-    assert!(p > 0.5, "error does not follow the tolerance: exponent {p}");
+    assert!((0.55..0.8).contains(&p), "error ∝ rtol^{p}, expected 2/3");
 }
 
 #[test]
@@ -180,8 +181,9 @@ fn snapshots_land_on_their_times_and_moments_match_the_exact_ou() {
         eprintln!(
             "t = {t}: L1 to the fine-step reference {time_error:.2e}; moment error vs exact OU {adaptive:.3e} (fine steps: {grid_only:.3e})"
         );
-        // Interpolated snapshots (t = 0.3, 0.7) and the landed end (t = 1) within the tolerance.
-        assert!(time_error <= rtol, "t = {t}: L1 {time_error:e}");
+        // Interpolated snapshots (t = 0.3, 0.7) and the landed end (t = 1): global error within
+        // the small multiple of rtol that error-per-step control gives (see the test above).
+        assert!(time_error <= 5.0 * rtol, "t = {t}: L1 {time_error:e}");
         // Time stepping adds nothing visible to the grid's own moment error.
         assert!(
             (adaptive - grid_only).abs() <= 0.05 * grid_only,
@@ -219,6 +221,86 @@ fn tolerances_are_validated() {
         assert!(
             err.to_string().contains(&format!("fokker_planck.{key}")),
             "{err}"
+        );
+    }
+}
+
+/// The table of docs/reference.md §2.5 (anisotropic valley of the shipped scenario at 128²,
+/// t_end = 200): L1 error at t_end and the work of fixed and adaptive steps.
+/// `cargo test --release --test it fp_adaptive::table -- --ignored --nocapture`
+#[test]
+#[ignore = "prints a table (about 2 minutes)"]
+fn table_anisotropic_valley_adaptive_vs_fixed() {
+    let valley = Valley2d {
+        epsilon: 0.0,
+        lambda: vec![8.0, -2.0, 1.0],
+    };
+    let noise = Noise::Anisotropic {
+        delta: 0.01,
+        kappa: 4.0,
+    };
+    let n = 128;
+    let g = Grid::new(
+        &AxisConfig {
+            min: -1.6,
+            max: 1.6,
+            cells: n,
+        },
+        &AxisConfig {
+            min: -0.25,
+            max: 0.25,
+            cells: n,
+        },
+    );
+    let a = assemble(&g, &valley, &noise, CrossDiffusionScheme::Central);
+    let nd = NestedDissection::new(g.nx, g.ny, None);
+    let init = InitialConfig::Gaussian {
+        mean: [0.3, 0.1],
+        std: [0.1, 0.05],
+    };
+    let t_end = 200.0;
+    let run_fixed = |dt: f64| {
+        let mut p = initial_density(&g, &init);
+        let steps = (t_end / dt).round() as usize;
+        let mut st = TrBdf2::new(&a, &nd, dt).unwrap();
+        (0..steps).for_each(|_| st.step(&mut p));
+        p
+    };
+    let reference = run_fixed(0.0625);
+    eprintln!("| method | steps (+ rejected) | LU | solves | L1 error at t_end |");
+    eprintln!("|---|---|---|---|---|");
+    for dt in [16.0, 8.0, 4.0, 2.0, 1.0] {
+        let steps = (t_end / dt) as usize;
+        eprintln!(
+            "| fixed dt = {dt} | {steps} | 1 | {} | {:.2e} |",
+            2 * steps,
+            l1(&g, &run_fixed(dt), &reference)
+        );
+    }
+    for rtol in [1e-2, 1e-3, 1e-4, 1e-5] {
+        let tol = Tolerance {
+            rtol,
+            atol: rtol * 1e-3,
+        };
+        let mut p = initial_density(&g, &init);
+        let mut st = AdaptiveTrBdf2::new(&a, &nd, tol);
+        let s = st
+            .integrate(
+                &mut p,
+                (0.0, t_end),
+                0.01,
+                &[],
+                &mut |_, _| true,
+                &mut |_, _| true,
+            )
+            .unwrap();
+        eprintln!(
+            "| rtol = {rtol:e} | {} (+{}) | {} | {} | {:.2e} |",
+            s.accepted,
+            s.rejected,
+            s.factorizations,
+            3 * (s.accepted + s.rejected),
+            l1(&g, &p, &reference)
         );
     }
 }

@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod curved_valley;
+mod expression;
 mod figures;
 mod fp;
 mod fp_adaptive;
