@@ -33,6 +33,10 @@ enum Command {
         /// Hide progress bars and the closing summary.
         #[arg(long)]
         quiet: bool,
+        /// Also write the assembled FP generator A (dP/dt = A P) as operator.mtx (Matrix
+        /// Market, `scipy.io.mmread`); needs a [fokker_planck] table.
+        #[arg(long)]
+        export_operator: bool,
     },
     /// Validate scenario files without running them (one line per file; exit 2 if any is
     /// invalid).
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
             out,
             threads,
             quiet,
+            export_operator,
         } => app::run_file(
             &scenario,
             &RunOptions {
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
                 threads,
                 quiet,
                 quick: false,
+                export_operator,
             },
         )
         .map(|_| ()),
@@ -136,6 +142,7 @@ fn main() -> ExitCode {
                 threads,
                 quiet,
                 quick,
+                export_operator: false,
             };
             let clock = std::time::Instant::now();
             app::with_threads(threads, || app::figures::figures(&scenarios, &opts)).map(|report| {

@@ -542,7 +542,75 @@ fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
         },
     )?;
     grid_convergence(ctx)?;
-    noise_power(ctx)
+    noise_power(ctx)?;
+    hopping_rate(ctx)
+}
+
+/// The hopping rate between the flat wells against Δ_S (gallery figure `hopping_rate`).
+fn hopping_rate(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
+    let p = hopping_rate_plot(ctx.opts.quick)?;
+    ctx.plot("hopping_rate", &p)
+}
+
+/// The hopping-rate figure: reduced 1-D theory, FP spectrum and FP adjoint passage time on
+/// refined grids (a grid study: the FP rates fall towards the theory).
+pub fn hopping_rate_plot(quick: bool) -> Result<LinePlot, AppError> {
+    use crate::study::hopping;
+    let valley = Valley2d::paper();
+    let star = -valley.epsilon / valley.lambda1();
+    let ratios: Vec<f64> = (0..=40).map(|k| 1.005 + 0.495 * k as f64 / 40.0).collect();
+    let theory: Vec<(f64, f64)> = ratios
+        .iter()
+        .filter_map(|&r| hopping::theory_log10_rate(&valley, r * star).map(|l| (r, l)))
+        .collect();
+    let (tx, ty): (Vec<f64>, Vec<f64>) = theory.into_iter().unzip();
+    let mut series = vec![Series::new(
+        "reduced 1-D theory, k = 1/(2τ) (converged)",
+        &tx,
+        &ty,
+        6,
+        Mark::Line,
+    )];
+    let (fp_ratios, grids): (&[f64], &[usize]) = if quick {
+        (&[1.04, 1.1], &[128, 256])
+    } else {
+        (
+            &[1.02, 1.04, 1.06, 1.1, 1.15, 1.2],
+            &[128, 256, 512, 1024, 2048],
+        )
+    };
+    for (n, &nx) in grids.iter().enumerate() {
+        let mut xs = Vec::new();
+        let (mut spec, mut pass) = (Vec::new(), Vec::new());
+        for &r in fp_ratios {
+            let h = hopping::fp_hopping(&valley, r * star, nx)?;
+            if h.from_spectrum > hopping::RATE_FLOOR {
+                xs.push(r);
+                spec.push(h.from_spectrum.log10());
+                pass.push(h.from_passage.log10());
+            }
+        }
+        series.push(Series::new(
+            format!("FP λ1/2, {nx} x-cells"),
+            &xs,
+            &spec,
+            n,
+            Mark::Line,
+        ));
+        let label = if n + 1 == grids.len() {
+            "FP adjoint 1/(2τ(x_ss)) (dots, every grid)".to_string()
+        } else {
+            String::new()
+        };
+        series.push(Series::new(label, &xs, &pass, n, Mark::Points));
+    }
+    Ok(LinePlot {
+        title: "Hopping rate between the flat wells above Δ_S* (η = 0.01)".into(),
+        x_label: "Δ_S / Δ_S*".into(),
+        y_label: "log10 of the hopping rate k".into(),
+        series,
+        ..Default::default()
+    })
 }
 
 /// FP grid convergence: OU steady covariance error against the cell size (second order).

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Shrink every run (smoke test of `figures`).
     pub quick: bool,
+    /// `run --export-operator`: also write the FP generator as operator.mtx.
+    pub export_operator: bool,
 }
 
 /// Why a command failed; [`AppError::exit_code`] maps it to the exit status.
@@ -87,6 +89,14 @@ pub enum AppError {
     /// The thread pool could not start (exit 1).
     #[error("cannot start the thread pool: {0}")]
     Threads(String),
+    /// An option that does not fit the scenario (exit 2).
+    #[error("{}: {message}", path.display())]
+    Option {
+        /// The scenario file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
 }
 
 impl AppError {
@@ -97,7 +107,8 @@ impl AppError {
             | AppError::OutputFolder { .. }
             | AppError::CheckFailed { .. }
             | AppError::SweepFolder { .. }
-            | AppError::SweepMismatch { .. } => 2,
+            | AppError::SweepMismatch { .. }
+            | AppError::Option { .. } => 2,
             AppError::Study(StudyError::Cancelled) => 130,
             _ => 1,
         }
@@ -213,12 +224,28 @@ pub fn run_into(
     out: &Path,
     quiet: bool,
 ) -> Result<(RunArtifacts, PathBuf), AppError> {
+    run_into_with(scenario, out, quiet, false)
+}
+
+/// [`run_into`], and with `export_operator` also the FP generator as `operator.mtx`.
+pub fn run_into_with(
+    scenario: &Scenario,
+    out: &Path,
+    quiet: bool,
+    export_operator: bool,
+) -> Result<(RunArtifacts, PathBuf), AppError> {
     let folder = OutputFolder::prepare(out)?;
     let progress = ConsoleProgress::new(quiet);
     let result = study::run(scenario, &progress)
         .map_err(AppError::from)
         .and_then(|art| {
             write_run(folder.staging(), scenario, &art)?;
+            if let Some(plan) = scenario.fokker_planck().filter(|_| export_operator) {
+                crate::report::files::write_operator_matrix_market(
+                    &crate::fp::generator(plan),
+                    &folder.staging().join("operator.mtx"),
+                )?;
+            }
             Ok(art)
         });
     match result {
@@ -233,11 +260,21 @@ pub fn run_into(
 /// `flatscape run FILE`.
 pub fn run_file(path: &Path, opts: &RunOptions) -> Result<Summary, AppError> {
     let scenario = Scenario::load(path)?;
+    if opts.export_operator && scenario.fokker_planck().is_none() {
+        return Err(AppError::Option {
+            path: path.to_path_buf(),
+            message:
+                "--export-operator needs a [fokker_planck] table (the operator is the FP generator)"
+                    .into(),
+        });
+    }
     let out = opts
         .out
         .clone()
         .unwrap_or_else(|| Path::new("output").join(scenario.name()));
-    let (art, out) = with_threads(opts.threads, || run_into(&scenario, &out, opts.quiet))?;
+    let (art, out) = with_threads(opts.threads, || {
+        run_into_with(&scenario, &out, opts.quiet, opts.export_operator)
+    })?;
     for w in &art.summary.warnings {
         eprintln!("warning: {w}");
     }

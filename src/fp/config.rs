@@ -11,6 +11,8 @@ use crate::noise::Noise;
 pub const MAX_START_STEPS: usize = 64;
 /// Largest number of grid cells (2048 × 2048 and a little more).
 pub const MAX_CELLS: usize = 4_200_000;
+/// Largest `eigenvalues` accepted (the Krylov space grows as 3k + 20 vectors per parity sector).
+pub const MAX_EIGENVALUES: usize = 64;
 
 /// Initial density of a transient FP run.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -72,6 +74,10 @@ pub struct FokkerPlanckConfig {
     /// D → Δ_S |H|^γ (I − ηH/2)⁻¹ (`fp::operator::discrete_time_diffusion`).
     #[serde(default)]
     pub discrete_time: bool,
+    /// Number of slowest non-zero relaxation rates of the generator to compute (0 = none;
+    /// `fp::spectrum::relaxation_rates`, summary key `relaxation_rates`).
+    #[serde(default)]
+    pub eigenvalues: usize,
     /// Relative tolerance of the adaptive transient (either tolerance switches error control on;
     /// then `dt` is the first step tried). Default 1e-3 when only `atol` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +122,7 @@ impl FokkerPlanckConfig {
             cross_diffusion: CrossDiffusionScheme::Central,
             start_steps: DEFAULT_START_STEPS,
             discrete_time: false,
+            eigenvalues: 0,
             rtol: None,
             atol: None,
         }
@@ -220,6 +227,25 @@ impl FokkerPlanckConfig {
                 format!(
                     "grid of {} x {} cells is larger than the 2048 x 2048 limit",
                     self.x.cells, self.y.cells
+                ),
+            ));
+        }
+        if self.eigenvalues > MAX_EIGENVALUES {
+            return Err(Invalid::new(
+                format!("{key}.eigenvalues"),
+                format!(
+                    "must be between 0 and {MAX_EIGENVALUES} (the number of slowest relaxation rates), got {}",
+                    self.eigenvalues
+                ),
+            ));
+        }
+        if self.eigenvalues > 0 && self.eigenvalues + 1 >= self.x.cells * self.y.cells {
+            return Err(Invalid::new(
+                format!("{key}.eigenvalues"),
+                format!(
+                    "asks for {} rates but the grid has only {} cells",
+                    self.eigenvalues,
+                    self.x.cells * self.y.cells
                 ),
             ));
         }

@@ -138,6 +138,13 @@ pub struct FpSummary {
     /// Steady probability currents (current_l1, circulation, entropy_production, …).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub currents: Option<current::CurrentSummary>,
+    /// `eigenvalues = k`: the k slowest non-zero relaxation rates of the generator, ascending
+    /// (rate = −Re μ, frequency = Im μ; `spectrum::relaxation_rates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relaxation_rates: Option<Vec<spectrum::RelaxationRate>>,
+    /// `eigenvalues = k`: seconds of the shift-invert Arnoldi (factorisation included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spectrum_seconds: Option<f64>,
     /// Adaptive transient: rejected step attempts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transient_rejected_steps: Option<usize>,
@@ -259,6 +266,9 @@ pub enum FpError {
     /// The adaptive transient could not meet its tolerance.
     #[error("Fokker–Planck solver: {0}")]
     Adaptive(AdaptiveError),
+    /// The relaxation rates could not be computed.
+    #[error(transparent)]
+    Spectrum(#[from] spectrum::SpectrumError),
 }
 
 /// The initial density of a transient run on `grid`: the Gaussian's exact mass in each cell
@@ -396,6 +406,29 @@ fn transient_adaptive<L: Loss2d + ?Sized>(
     })
 }
 
+/// The discrete generator A (dP/dt = A P) of a validated plan, as [`solve`] assembles it
+/// (Eq. 10; the modified equation of the SGD map when `discrete_time = true`).
+pub fn generator(plan: &FpPlan) -> operator::Stencil9 {
+    match plan.landscape() {
+        Landscape::Valley2d(v) => generator_on(plan, v),
+        Landscape::Expression(e) => generator_on(plan, e),
+        Landscape::Valley(_) | Landscape::None => {
+            unreachable!("FpPlan::from_landscape accepts only 2-D landscapes")
+        }
+    }
+}
+
+/// [`generator`] on the plan's landscape `valley`.
+fn generator_on<L: Loss2d>(plan: &FpPlan, valley: &L) -> operator::Stencil9 {
+    let (noise, cfg) = (plan.noise(), plan.config());
+    let grid = Grid::new(&cfg.x, &cfg.y);
+    let discrete_eta = match *noise {
+        Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
+        _ => None,
+    };
+    operator::assemble_with(&grid, valley, noise, cfg.cross_diffusion, discrete_eta)
+}
+
 /// Solve the FP equation (Eq. 10) of a validated plan: steady state and/or transient.
 /// `progress` sees the direct solve as one task of unknown length and the transient step by step.
 pub fn solve(plan: &FpPlan, progress: &dyn Progress) -> Result<FpSolution, FpError> {
@@ -421,7 +454,7 @@ fn solve_on<L: Loss2d>(
         Noise::Hessian { eta, .. } if cfg.discrete_time => Some(eta),
         _ => None,
     };
-    let a = operator::assemble_with(&grid, valley, noise, cfg.cross_diffusion, discrete_eta);
+    let a = generator_on(plan, valley);
     let mut steady = None;
     let mut solve_seconds = None;
     if cfg.steady {
@@ -439,6 +472,21 @@ fn solve_on<L: Loss2d>(
         }
         solve_seconds = Some(t0.elapsed().as_secs_f64());
         steady = Some(ss);
+        check_cancelled(progress)?;
+    }
+    let mut spectrum_info = None;
+    if cfg.eigenvalues > 0 {
+        progress.start(
+            &format!(
+                "Fokker–Planck: {} slowest relaxation rates (shift-invert Arnoldi)",
+                cfg.eigenvalues
+            ),
+            None,
+        );
+        let clock = Instant::now();
+        let rates = spectrum::relaxation_rates(&a, cfg.eigenvalues, spectrum::default_shift(&a))?;
+        progress.finish();
+        spectrum_info = Some((rates, clock.elapsed().as_secs_f64()));
         check_cancelled(progress)?;
     }
     let mut moments_rows = Vec::new();
@@ -574,6 +622,8 @@ fn solve_on<L: Loss2d>(
         transient_min_density: transient_info.map(|t| t.2),
         transient_cell_steps_per_second: transient_info.map(|t| t.3),
         currents: current.as_ref().map(|c| c.summary),
+        spectrum_seconds: spectrum_info.as_ref().map(|s| s.1),
+        relaxation_rates: spectrum_info.map(|s| s.0),
         transient_rejected_steps: adaptive_stats.map(|s| s.rejected),
         transient_factorizations: adaptive_stats.map(|s| s.factorizations),
     };

@@ -90,6 +90,46 @@ pub fn interpolate(grid: &Grid, field: &[f64], x: f64, y: f64) -> Option<f64> {
     )
 }
 
+/// The odd sector of a generator that commutes with x → −x on a symmetric x-grid with an even
+/// number of cells, as an operator on the right half x > 0: the flux into the mirror cell of the
+/// midline cell carries −P there, so it acts as killing, i.e. absorption exactly at x = 0.
+pub fn odd_half(a: &Stencil9) -> Stencil9 {
+    let g = a.grid;
+    let h = g.nx / 2;
+    let half = Grid {
+        nx: g.nx - h,
+        x_min: g.x_min + h as f64 * g.dx,
+        ..g
+    };
+    let mut out = Stencil9::zeros(half);
+    for i in h..g.nx {
+        for j in 0..g.ny {
+            let (k, k2) = (g.index(i, j), half.index(i - h, j));
+            out.coef[k2] = a.coef[k];
+            if i == h {
+                for dj in -1..=1 {
+                    out.coef[k2][slot(0, dj)] -= a.coef[k][slot(-1, dj)];
+                    out.coef[k2][slot(-1, dj)] = 0.0;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Mean first-passage time to x = 0 on the right half-grid (absorbed exactly at x = 0, the odd
+/// sector of [`odd_half`]): the adjoint equation A_oddᵀ τ = −1, one factorisation. The slowest
+/// odd mode of a reflection-symmetric generator decays at λ1 = 1/τ averaged over that mode, and
+/// the hopping rate between the two halves is k = 1/(2τ(x_ss)) (docs/theory.md).
+pub fn passage_time_to_midline(a: &Stencil9) -> Result<(Grid, Vec<f64>), PassageError> {
+    let m = transpose(&odd_half(a));
+    let g = m.grid;
+    let factor = NestedDissection::new(g.nx, g.ny, None).factorize(&m)?;
+    let mut tau = vec![-1.0; g.len()];
+    factor.solve_in_place(&mut tau);
+    Ok((g, tau))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,12 @@ pub fn write_run(out: &Path, scenario: &Scenario, art: &RunArtifacts) -> Result<
         )?;
     }
     if let Some(th) = &art.theory {
-        valley_profile_figure(&out.join("valley_profile"), &th.profiles, art.fp.as_ref())?;
+        valley_profile_figure_with(
+            &out.join("valley_profile"),
+            &th.profiles,
+            art.fp.as_ref(),
+            l_eff_homogenised_on_floor(th).as_deref(),
+        )?;
     }
     if let Some(res) = &art.sampler {
         write_sampler_outputs(out, scenario, res)?;
@@ -180,6 +185,38 @@ pub fn valley_profile_figure(
     prof: &theory::ValleyProfiles,
     fp: Option<&FpSolution>,
 ) -> Result<(), WriteError> {
+    valley_profile_figure_with(stem, prof, fp, None)
+}
+
+/// The homogenised level's effective loss along the valley floor in the convention of the
+/// reduced curve (Eq. 13 with the exact law of y at y = 0): the reduced level's p(x) replaced by
+/// the homogenised one, L_hom(x, 0) = L_red(x, 0) − Δ(x) ln[p_hom(x)/p_red(x)] (both marginals
+/// normalised on the same points); `None` when either level is missing.
+pub fn l_eff_homogenised_on_floor(th: &theory::TheorySolution) -> Option<Vec<f64>> {
+    let p_hom = th.marginal_homogenised.as_ref()?;
+    let l_red = th.profiles.l_eff_reduced.as_ref()?;
+    if th.profiles.x.len() != p_hom.len() {
+        return None;
+    }
+    Some(
+        (0..p_hom.len())
+            .map(|i| {
+                let r = (p_hom[i] / th.marginal_reduced[i]).ln();
+                let v = l_red[i] - th.profiles.delta[i] * r;
+                if v.is_finite() { v } else { f64::NAN }
+            })
+            .collect(),
+    )
+}
+
+/// [`valley_profile_figure`] with the homogenised level's L_eff (from
+/// [`l_eff_homogenised_on_floor`]), shifted to equal the reduced curve at its minimum (x_ss).
+pub fn valley_profile_figure_with(
+    stem: &Path,
+    prof: &theory::ValleyProfiles,
+    fp: Option<&FpSolution>,
+    l_eff_homogenised: Option<&[f64]>,
+) -> Result<(), WriteError> {
     let shift = |v: &[f64]| -> Vec<f64> {
         let m = v
             .iter()
@@ -210,6 +247,31 @@ pub fn valley_profile_figure(
             &prof.x,
             &shift(l),
             2,
+            Mark::Dashed,
+        ));
+    }
+    if let Some(l) = l_eff_homogenised.filter(|l| l.len() == prof.x.len()) {
+        // Match the reduced curve (shifted to 0 at its minimum) at that minimum, x_ss.
+        let at = prof.l_eff_reduced.as_ref().and_then(|red| {
+            let k = (0..red.len())
+                .filter(|&k| red[k].is_finite() && l[k].is_finite())
+                .min_by(|&a, &b| red[a].total_cmp(&red[b]))?;
+            let red_min = red
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(f64::INFINITY, f64::min);
+            Some(l[k] - (red[k] - red_min))
+        });
+        let shifted = match at {
+            Some(c) => l.iter().map(|v| v - c).collect(),
+            None => shift(l),
+        };
+        series.push(Series::new(
+            "L_eff, homogenised theory",
+            &prof.x,
+            &shifted,
+            4,
             Mark::Dashed,
         ));
     }

@@ -215,6 +215,15 @@ pub fn sweep_phase_diagrams(
             mark: Mark::Dashed,
         });
     }
+    let predicted = crossing(&|r| r.theory_diverged_fraction, DIVERGED);
+    if predicted.len() > 1 {
+        lines.push(Series {
+            label: "divergence (theory: escape to the unstable region)".into(),
+            points: predicted,
+            color: 0,
+            mark: Mark::Dashed,
+        });
+    }
     let theory_line = crossing(&|r| r.theory_eta_lambda, 2.0);
     if theory_line.len() > 1 {
         lines.push(Series {
@@ -288,6 +297,8 @@ mod tests {
             fp_mean_abs_x: None,
             fp_mode_abs_x: None,
             fp_mean_flatness: None,
+            theory_divergence_time: None,
+            theory_diverged_fraction: None,
         }
     }
 

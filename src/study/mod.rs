@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod curve;
 pub mod feedback;
+pub mod hopping;
 pub mod sweep;
 
 use std::time::Instant;

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Cancelled, Progress};
 use crate::fp;
 use crate::noise::Noise;
-use crate::sampler::{self, rng::splitmix64};
+use crate::sampler::{self, SamplerKind, rng::splitmix64};
 use crate::scenario::{DEFAULT_POWER, Scenario};
 use crate::theory::{self, TheoryConfig, TheoryPlan};
 
@@ -62,6 +62,12 @@ pub struct SweepPoint {
     pub fp_mode_abs_x: Option<f64>,
     /// FP: ⟨F(x)⟩.
     pub fp_mean_flatness: Option<f64>,
+    /// Theory: mean time (t = nη) for the SGD map to reach the unstable region
+    /// (`theory::divergence`; 2-D valley, Hessian noise γ = 2).
+    pub theory_divergence_time: Option<f64>,
+    /// Theory: predicted diverged fraction after the sampler's steps, 1 − exp(−nη/τ)
+    /// (sampler kinds `sgd`, `sgd-exact-shift`).
+    pub theory_diverged_fraction: Option<f64>,
 }
 
 /// The rows of a sweep, in point order.
@@ -254,6 +260,8 @@ impl SweepPlan {
             fp_mean_abs_x: None,
             fp_mode_abs_x: None,
             fp_mean_flatness: None,
+            theory_divergence_time: None,
+            theory_diverged_fraction: None,
         };
         if let Some(plan) = self.sc.sampler() {
             let at = plan
@@ -270,6 +278,16 @@ impl SweepPlan {
             row.theory_x_ss = Some(th.x_ss);
             row.theory_flatness_ss = Some(th.flatness_ss);
             row.theory_eta_lambda = th.convergence.map(|c| c.eta_lambda_mean_ss);
+            if power == 2.0 && sigma > 0.0 {
+                let pred = theory::divergence::predict(plan.valley(), eta * sigma, eta);
+                row.theory_divergence_time = Some(pred.mean_time);
+                row.theory_diverged_fraction = self
+                    .sc
+                    .sampler()
+                    .map(|s| s.config())
+                    .filter(|c| matches!(c.kind, SamplerKind::Sgd | SamplerKind::SgdExactShift))
+                    .map(|c| pred.diverged_fraction(eta, c.steps));
+            }
         }
         if let Some(k) = self.fp_index(id) {
             let f = self.fp_summary(k, progress)?;
@@ -288,6 +306,8 @@ impl SweepPlan {
             &mut row.fp_mean_abs_x,
             &mut row.fp_mode_abs_x,
             &mut row.fp_mean_flatness,
+            &mut row.theory_divergence_time,
+            &mut row.theory_diverged_fraction,
         ] {
             *v = v.filter(|x| x.is_finite());
         }

@@ -13,7 +13,9 @@
 
 pub mod conditional;
 pub mod curved;
+pub mod divergence;
 pub mod homogenised;
+pub mod hopping;
 pub mod nd;
 pub mod paper;
 pub mod quad;

@@ -10,7 +10,7 @@ use flatscape::report::files::csv_text;
 use flatscape::scenario::Scenario;
 use flatscape::study::sweep;
 
-const FIGURES: [&str; 22] = [
+const FIGURES: [&str; 23] = [
     "fig1a_hessian_spectrum",
     "fig1b_hessian_noise_diag",
     "fig2b_flatness_optimisers",
@@ -33,6 +33,7 @@ const FIGURES: [&str; 22] = [
     "search_time_adjoint_vs_sampler",
     "fp_grid_convergence",
     "noise_power_gamma1_vs_gamma2",
+    "hopping_rate",
 ];
 
 #[test]
