@@ -1,7 +1,7 @@
 """The SciPy peer of flatscape's steady FP solve: the same finite-volume operator (Scharfetter–Gummel
 fluxes, constant anisotropic noise D = diag(Δ/κ, Δ) on the valley of Eq. (8) with ε = 0), assembled
-with vectorised NumPy into a CSC matrix and solved by SuperLU (scipy.sparse.linalg.splu) with one
-equation replaced by the normalisation. Prints a JSON line: n, assemble/solve/total seconds, and the
+with vectorised NumPy into a CSC matrix and solved by SuperLU (scipy.sparse.linalg.splu, COLAMD,
+SciPy's default and its fastest ordering here) with flatscape's method, shifted inverse iteration. Prints a JSON line: n, assemble/solve/total seconds, and the
 density written to --out (for the cross-check against flatscape's density.npy).
 
 usage: python scipy_reference.py N [--out density.npy]
@@ -52,28 +52,30 @@ def assemble(n):
         cols += [a, b, a, b]
         vals += [-ca, cb, ca, -cb]
     rows, cols, vals = (np.concatenate(v) for v in (rows, cols, vals))
-    # The normalisation ∑ P dA = 1 replaces the last balance equation (row N − 1).
-    last = n * n - 1
-    keep = rows != last
-    rows = np.concatenate([rows[keep], np.full(n * n, last)])
-    cols = np.concatenate([cols[keep], np.arange(n * n)])
-    vals = np.concatenate([vals[keep], np.full(n * n, dx * dy)])
-    return sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+    return sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n)), dx * dy
 
 
-def steady(A):
-    rhs = np.zeros(A.shape[0])
-    rhs[-1] = 1.0
-    return spla.splu(A).solve(rhs)
+def steady(A, area):
+    """flatscape's method: shifted inverse iteration (σI − A) Pᵏ⁺¹ = σ Pᵏ from the uniform density,
+    σ = 1e-10·max|A_kk|, one factorisation, three solves (a dense normalisation row instead would
+    ruin SuperLU's ordering: 47 M factor entries and 6.5 s at 512²)."""
+    n = A.shape[0]
+    sigma = 1e-10 * np.max(np.abs(A.diagonal()))
+    lu = spla.splu((sigma * sp.identity(n, format="csc") - A).tocsc())
+    p = np.full(n, 1.0 / (n * area))
+    for _ in range(3):
+        p = lu.solve(sigma * p)
+        p /= p.sum() * area
+    return p
 
 
 def main():
     n = int(sys.argv[1])
     out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else None
     t0 = time.perf_counter()
-    A = assemble(n)
+    A, area = assemble(n)
     t1 = time.perf_counter()
-    p = steady(A)
+    p = steady(A, area)
     t2 = time.perf_counter()
     if out:
         np.save(out, p.reshape(n, n))
