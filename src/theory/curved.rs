@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::quad;
 use crate::landscape::Loss2d;
-use crate::noise::{Mat2, Noise, sym_abs_pow};
+use crate::noise::{Mat2, Noise};
 
 /// Newton corrector: stop once the step is below this times (1 + |θ|), then polish twice more.
 pub const NEWTON_TOL: f64 = 1e-12;
@@ -486,34 +486,11 @@ impl ValleyCurve {
     }
 }
 
-/// The diffusion tensor D(θ) of `noise` on any [`Loss2d`] (docs/reference.md §1.3); the same
-/// matrices as `Noise::diffusion`, with the Hessian taken from `loss`.
+/// The diffusion tensor D(θ) of `noise` on any [`Loss2d`] (docs/reference.md §1.3):
+/// `Noise::diffusion` with the Hessian taken from `loss`.
 #[inline]
 pub fn diffusion_at(noise: &Noise, loss: &impl Loss2d, x: f64, y: f64) -> Mat2 {
-    match *noise {
-        Noise::Anisotropic { delta, kappa } => [[delta / kappa, 0.0], [0.0, delta]],
-        Noise::Hessian { eta, sigma, power } => {
-            let h = loss.hessian(x, y);
-            let m = if power == 2.0 {
-                [
-                    [
-                        h[0][0] * h[0][0] + h[0][1] * h[1][0],
-                        h[0][0] * h[0][1] + h[0][1] * h[1][1],
-                    ],
-                    [
-                        h[1][0] * h[0][0] + h[1][1] * h[1][0],
-                        h[1][0] * h[0][1] + h[1][1] * h[1][1],
-                    ],
-                ]
-            } else {
-                sym_abs_pow(h, power)
-            };
-            let ds = eta * sigma;
-            [[ds * m[0][0], ds * m[0][1]], [ds * m[1][0], ds * m[1][1]]]
-        }
-        Noise::Isotropic { temperature } => [[temperature, 0.0], [0.0, temperature]],
-        Noise::Constant { d } => d,
-    }
+    noise.diffusion(loss, x, y)
 }
 
 /// The noise scale that turns −ln p into an effective loss: Δ_S (Hessian), T (isotropic), Δ
