@@ -6,8 +6,7 @@
 
 use flatscape::config::AxisConfig;
 use flatscape::fp::CrossDiffusionScheme;
-use flatscape::fp::nested::NestedDissection;
-use flatscape::fp::operator::{Stencil9, slot};
+
 use flatscape::fp::{grid::Grid, operator, passage, spectrum, steady};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
@@ -112,45 +111,6 @@ fn csr_and_matrix_market_export_reproduce_the_generator() {
     }
 }
 
-/// The odd sector of a reflection-symmetric generator on the right half x > 0: a flux into the
-/// mirror cell of the midline cell (−ψ there) acts as killing, i.e. absorption exactly at x = 0.
-fn odd_half(a: &Stencil9) -> Stencil9 {
-    let g = a.grid;
-    let h = g.nx / 2;
-    let half = Grid {
-        nx: g.nx - h,
-        x_min: g.x_min + h as f64 * g.dx,
-        ..g
-    };
-    let mut out = Stencil9::zeros(half);
-    for i in h..g.nx {
-        for j in 0..g.ny {
-            let (k, k2) = (g.index(i, j), half.index(i - h, j));
-            out.coef[k2] = a.coef[k];
-            if i == h {
-                for dj in -1..=1 {
-                    out.coef[k2][slot(0, dj)] -= a.coef[k][slot(-1, dj)];
-                    out.coef[k2][slot(-1, dj)] = 0.0;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Mean first-passage time out of the half-valley x > 0 (absorbed at x = 0, the odd sector):
-/// the adjoint equation A_oddᵀ τ = −1 with one nested-dissection factorisation.
-fn passage_time_odd(a: &Stencil9) -> (Grid, Vec<f64>) {
-    let m = passage::transpose(&odd_half(a));
-    let g = m.grid;
-    let factor = NestedDissection::new(g.nx, g.ny, None)
-        .factorize(&m)
-        .unwrap();
-    let mut tau = vec![-1.0; g.len()];
-    factor.solve_in_place(&mut tau);
-    (g, tau)
-}
-
 /// Above Δ_S* the two flat wells at ±x_ss exchange mass slowly. The generator commutes with the
 /// reflection x → −x, so its slowest non-zero mode is odd: it vanishes on x = 0 and is the
 /// principal mode of the half-valley x > 0 absorbed at x = 0. Its decay rate λ1 is exactly 1/τ
@@ -177,7 +137,7 @@ fn first_rate_is_the_inverse_mean_first_passage_time_to_the_barrier() {
             .max_by(|&i, &j| mx[i].total_cmp(&mx[j]))
             .unwrap();
         let x_ss = g.x(i_ss);
-        let (half, tau_odd) = passage_time_odd(&a);
+        let (half, tau_odd) = passage::passage_time_to_midline(&a).unwrap();
         let t_odd = passage::interpolate(&half, &tau_odd, x_ss, 0.0).unwrap();
         let tau_cells = passage::mean_first_passage(&a, |k| g.x(k / g.ny) < 0.0).unwrap();
         let t_cells = passage::interpolate(&g, &tau_cells, x_ss, 0.0).unwrap();
