@@ -20,7 +20,7 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_unit_lower_triangular_in_place,
 };
-use faer::{Accum, Mat, MatMut, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use super::operator::{OFFSETS, Stencil9};
 
@@ -40,6 +40,12 @@ struct Node {
     children: Vec<usize>,
     /// First elimination position of this node's pivots.
     start: usize,
+    /// Offset of this node's L\U, U12 and L21 blocks in the factor store.
+    offset: usize,
+    /// Id of the first node of this node's subtree (subtrees are contiguous in postorder).
+    first: usize,
+    /// Front-local index in the parent's front of each boundary cell (a monotone map).
+    parent_map: Vec<u32>,
 }
 
 /// The elimination tree of a grid (symbolic factorisation), reusable for any matrix values.
@@ -54,20 +60,19 @@ pub struct NestedDissection {
     last: usize,
 }
 
+/// Where one node's factor blocks live in the factor store (column-major, one after another:
+/// L\U of the pivot block, then U12, then L21), and its pivoting.
 struct NodeFactor {
-    /// Packed L\U of the pivot block (unit lower L below the diagonal).
-    lu: Mat<f64>,
     /// Row permutation: row r of LU is row perm[r] of the pivot block.
     perm: Vec<usize>,
-    /// L21 = F21 U11⁻¹ (boundary × pivots).
-    l21: Mat<f64>,
-    /// U12 = L11⁻¹ P F12 (pivots × boundary).
-    u12: Mat<f64>,
 }
 
 /// A numeric factorisation, ready for repeated solves.
 pub struct Factorization {
     symbolic: NestedDissection,
+    /// Every node's packed L\U (unit lower L below the diagonal), U12 = L11⁻¹ P F12
+    /// (pivots × boundary) and L21 = F21 U11⁻¹ (boundary × pivots), at the node's offset.
+    store: Vec<f64>,
     factors: Vec<NodeFactor>,
     /// Smallest |pivot| / largest |pivot| seen (a cheap conditioning indicator).
     pub pivot_ratio: f64,
@@ -124,6 +129,30 @@ impl NestedDissection {
             ring.sort_unstable_by_key(|&c| pos[c as usize]);
             node.boundary = ring;
         }
+        // Factor-store offsets, subtree ranges and child-to-parent front maps.
+        let mut offset = 0;
+        for id in 0..nodes.len() {
+            let first = nodes[id].children.first().map_or(id, |&c| nodes[c].first);
+            let node = &mut nodes[id];
+            node.first = first;
+            node.offset = offset;
+            let (p, b) = (node.pivots.len(), node.boundary.len());
+            offset += p * p + 2 * p * b;
+        }
+        for id in 0..nodes.len() {
+            for k in 0..nodes[id].children.len() {
+                let c = nodes[id].children[k];
+                let map = nodes[c]
+                    .boundary
+                    .iter()
+                    .map(|&cell| {
+                        front_index(&pos, &nodes[id], cell)
+                            .expect("child boundary lies in the parent front") as u32
+                    })
+                    .collect();
+                nodes[c].parent_map = map;
+            }
+        }
         let last = nodes
             .last()
             .and_then(|n| n.pivots.last())
@@ -169,93 +198,86 @@ impl NestedDissection {
     pub fn factorize(&self, a: &Stencil9) -> Result<Factorization, SingularMatrix> {
         assert_eq!((a.grid.nx, a.grid.ny), (self.nx, self.ny));
         let root = self.nodes.len() - 1;
-        let mut slots: Vec<Option<NodeFactor>> = Vec::new();
-        slots.resize_with(self.nodes.len(), || None);
-        let (pieces, _update) = self.factor_subtree(root, a)?;
+        let mut store = zeroed_store(self.factor_entries());
+        let mut factors: Vec<NodeFactor> = (0..self.nodes.len())
+            .map(|_| NodeFactor { perm: Vec::new() })
+            .collect();
+        self.factor_subtree(root, a, &mut store, &mut factors)?;
         let mut pivot_min = f64::INFINITY;
         let mut pivot_max: f64 = 0.0;
-        for (id, f) in pieces {
-            for r in 0..f.lu.nrows() {
-                let d = f.lu[(r, r)].abs();
+        for node in &self.nodes {
+            let np = node.pivots.len();
+            for r in 0..np {
+                let d = store[node.offset + r * np + r].abs();
                 pivot_min = pivot_min.min(d);
                 pivot_max = pivot_max.max(d);
             }
-            slots[id] = Some(f);
         }
-        let factors = slots
-            .into_iter()
-            .map(|s| s.expect("every node is factorised"))
-            .collect();
         Ok(Factorization {
             symbolic: self.clone(),
+            store,
             factors,
             pivot_ratio: pivot_min / pivot_max.max(f64::MIN_POSITIVE),
         })
     }
 
-    /// Factorise a subtree; returns its node factors and the root's Schur complement.
-    #[allow(clippy::type_complexity)]
+    /// Factorise the subtree rooted at `id` into `store` (the factor store from the subtree's
+    /// first node on) and `factors` (likewise); returns the root's Schur complement.
     fn factor_subtree(
         &self,
         id: usize,
         a: &Stencil9,
-    ) -> Result<(Vec<(usize, NodeFactor)>, Mat<f64>), SingularMatrix> {
+        store: &mut [f64],
+        factors: &mut [NodeFactor],
+    ) -> Result<Mat<f64>, SingularMatrix> {
         let node = &self.nodes[id];
-        let mut pieces = Vec::new();
-        let mut updates = Vec::new();
+        let base = self.nodes[node.first].offset;
+        // This node's blocks are the tail of its subtree's range.
+        let (below, own) = store.split_at_mut(node.offset - base);
+        let (below_f, own_f) = factors.split_at_mut(id - node.first);
+        let mut updates = Vec::with_capacity(2);
         match node.children.as_slice() {
             [] => {}
             [c] => {
-                let (p, u) = self.factor_subtree(*c, a)?;
-                pieces.extend(p);
-                updates.push((*c, u));
+                updates.push((*c, self.factor_subtree(*c, a, below, below_f)?));
             }
             [c1, c2] => {
+                let split = self.nodes[*c1 + 1].offset - base;
+                let (s1, s2) = below.split_at_mut(split);
+                let (f1, f2) = below_f.split_at_mut(*c1 + 1 - node.first);
                 let (r1, r2) = rayon::join(
-                    || self.factor_subtree(*c1, a),
-                    || self.factor_subtree(*c2, a),
+                    || self.factor_subtree(*c1, a, s1, f1),
+                    || self.factor_subtree(*c2, a, s2, f2),
                 );
-                let (p1, u1) = r1?;
-                let (p2, u2) = r2?;
-                pieces.extend(p1);
-                pieces.extend(p2);
-                updates.push((*c1, u1));
-                updates.push((*c2, u2));
+                updates.push((*c1, r1?));
+                updates.push((*c2, r2?));
             }
             _ => unreachable!("nested dissection nodes have at most two children"),
         }
-        let (factor, update) = self.factor_node(id, a, &updates)?;
-        pieces.push((id, factor));
-        Ok((pieces, update))
+        self.factor_node(id, a, &updates, own, &mut own_f[0])
     }
 
-    /// Local front index of a cell, given the node's pivots and boundary (sorted by position).
-    #[inline]
-    fn local(&self, node: &Node, cell: u32) -> Option<usize> {
-        let p = self.pos[cell as usize] as usize;
-        let np = node.pivots.len();
-        if p >= node.start && p < node.start + np {
-            return Some(p - node.start);
-        }
-        node.boundary
-            .binary_search_by_key(&(p as u32), |&c| self.pos[c as usize])
-            .ok()
-            .map(|b| np + b)
-    }
-
+    /// Assemble node `id`'s front straight into its factor blocks (zero on entry) and the
+    /// Schur-complement matrix, factorise the pivot block and return F22 − L21 U12.
     fn factor_node(
         &self,
         id: usize,
         a: &Stencil9,
         updates: &[(usize, Mat<f64>)],
-    ) -> Result<(NodeFactor, Mat<f64>), SingularMatrix> {
+        blocks: &mut [f64],
+        factor: &mut NodeFactor,
+    ) -> Result<Mat<f64>, SingularMatrix> {
         let node = &self.nodes[id];
         let np = node.pivots.len();
         let nb = node.boundary.len();
-        let nf = np + nb;
         let end = node.start + np;
         let (nx, ny) = (self.nx as isize, self.ny as isize);
-        let mut front = Mat::<f64>::zeros(nf, nf);
+        let (lu_s, rest) = blocks.split_at_mut(np * np);
+        let (u12_s, l21_s) = rest.split_at_mut(np * nb);
+        let mut lu = MatMut::from_column_major_slice_mut(lu_s, np, np);
+        let mut u12 = MatMut::from_column_major_slice_mut(u12_s, np, nb);
+        let mut l21 = MatMut::from_column_major_slice_mut(&mut l21_s[..nb * np], nb, np);
+        let mut update = Mat::<f64>::zeros(nb, nb);
         // Original entries: rows of pivots (columns not yet eliminated), and columns of
         // pivots in rows of ancestors.
         for (lp, &p) in node.pivots.iter().enumerate() {
@@ -269,35 +291,53 @@ impl NestedDissection {
                 let qpos = self.pos[q as usize] as usize;
                 let v = a.coef[p as usize][s];
                 if v != 0.0 && qpos >= node.start {
-                    let lq = self.local(node, q).expect("neighbour is in the front");
-                    front[(lp, lq)] += v;
+                    let lq = front_index(&self.pos, node, q).expect("neighbour is in the front");
+                    if lq < np {
+                        lu[(lp, lq)] += v;
+                    } else {
+                        u12[(lp, lq - np)] += v;
+                    }
                 }
                 if qpos >= end {
                     // A[q, p]: row q's coefficient at offset p − q.
                     let back = 8 - s; // the opposite offset
                     let w = a.coef[q as usize][back];
                     if w != 0.0 {
-                        let lq = self.local(node, q).expect("neighbour is in the front");
-                        front[(lq, lp)] += w;
+                        let lq =
+                            front_index(&self.pos, node, q).expect("neighbour is in the front");
+                        l21[(lq - np, lp)] += w;
                     }
                 }
             }
         }
-        // Extend-add the children's Schur complements.
+        // Extend-add the children's Schur complements. The maps are increasing, so the
+        // entries bound for the pivot block come first.
         for (child, upd) in updates {
-            let cnode = &self.nodes[*child];
-            let map: Vec<usize> = cnode
-                .boundary
-                .iter()
-                .map(|&c| {
-                    self.local(node, c)
-                        .expect("child boundary lies in the parent front")
-                })
-                .collect();
+            let map = &self.nodes[*child].parent_map;
+            let k = map.partition_point(|&f| (f as usize) < np);
+            let (mp, mb) = map.split_at(k);
             for (cj, &fj) in map.iter().enumerate() {
-                let col = upd.col(cj);
-                for (ci, &fi) in map.iter().enumerate() {
-                    front[(fi, fj)] += col[ci];
+                let col = upd.col(cj).try_as_col_major().expect("contiguous").as_slice();
+                let (cp, cb) = col.split_at(k);
+                let fj = fj as usize;
+                if fj < np {
+                    let mut dst = lu.as_mut().col_mut(fj);
+                    for (&fi, &v) in mp.iter().zip(cp) {
+                        dst[fi as usize] += v;
+                    }
+                    let mut dst = l21.as_mut().col_mut(fj);
+                    for (&fi, &v) in mb.iter().zip(cb) {
+                        dst[fi as usize - np] += v;
+                    }
+                } else {
+                    let mut dst = u12.as_mut().col_mut(fj - np);
+                    for (&fi, &v) in mp.iter().zip(cp) {
+                        dst[fi as usize] += v;
+                    }
+                    let mut dst = update.col_mut(fj - np);
+                    for (&fi, &v) in mb.iter().zip(cb) {
+                        dst[fi as usize - np] += v;
+                    }
                 }
             }
         }
@@ -307,8 +347,6 @@ impl NestedDissection {
         } else {
             Par::Seq
         };
-        // Split the front into its blocks.
-        let mut lu = front.submatrix(0, 0, np, np).to_owned();
         let mut perm = vec![0usize; np];
         let mut perm_inv = vec![0usize; np];
         {
@@ -334,30 +372,37 @@ impl NestedDissection {
                 return Err(SingularMatrix { front: id });
             }
         }
-        // U12 = L⁻¹ P F12.
-        let mut u12 = Mat::<f64>::zeros(np, nb);
+        // U12 = L⁻¹ P F12: permute the rows of F12 in place, then solve.
+        let mut tmp = vec![0.0; np];
         for c in 0..nb {
-            for r in 0..np {
-                u12[(r, c)] = front[(perm[r], np + c)];
+            let col = u12_s[c * np..(c + 1) * np].as_mut();
+            for (t, &pr) in tmp.iter_mut().zip(&perm) {
+                *t = col[pr];
             }
+            col.copy_from_slice(&tmp);
         }
+        let mut u12 = MatMut::from_column_major_slice_mut(u12_s, np, nb);
         solve_unit_lower_triangular_in_place(lu.as_ref(), u12.as_mut(), par);
         // L21 = F21 U⁻¹  ⇔  Uᵀ L21ᵀ = F21ᵀ.
-        let mut l21 = front.submatrix(np, 0, nb, np).to_owned();
         solve_lower_triangular_in_place(lu.as_ref().transpose(), l21.as_mut().transpose_mut(), par);
         // Schur complement F22 − L21 U12.
-        let mut update = front.submatrix(np, np, nb, nb).to_owned();
-        drop(front);
-        matmul(
-            update.as_mut(),
-            Accum::Add,
-            l21.as_ref(),
-            u12.as_ref(),
-            -1.0,
-            par,
-        );
-        Ok((NodeFactor { lu, perm, l21, u12 }, update))
+        matmul(update.as_mut(), Accum::Add, l21.as_ref(), u12.as_ref(), -1.0, par);
+        factor.perm = perm;
+        Ok(update)
     }
+}
+
+/// Local front index of a cell, given the node's pivots and boundary (sorted by position).
+fn front_index(pos: &[u32], node: &Node, cell: u32) -> Option<usize> {
+    let p = pos[cell as usize] as usize;
+    let np = node.pivots.len();
+    if p >= node.start && p < node.start + np {
+        return Some(p - node.start);
+    }
+    node.boundary
+        .binary_search_by_key(&(p as u32), |&c| pos[c as usize])
+        .ok()
+        .map(|b| np + b)
 }
 
 /// Recursive bisection; pushes nodes in postorder and returns the id of the subtree root.
@@ -383,6 +428,9 @@ fn build(
             boundary: Vec::new(),
             children: Vec::new(),
             start: 0,
+            offset: 0,
+            first: 0,
+            parent_map: Vec::new(),
         });
         return Some(nodes.len() - 1);
     }
@@ -403,6 +451,9 @@ fn build(
         boundary: Vec::new(),
         children,
         start: 0,
+        offset: 0,
+        first: 0,
+        parent_map: Vec::new(),
     });
     Some(nodes.len() - 1)
 }
@@ -435,69 +486,169 @@ fn boxes_of(nodes: &[Node], _nx: usize, ny: usize) -> Vec<((usize, usize), (usiz
     boxes
 }
 
-/// Column `c` of a column-major matrix as a contiguous slice.
-#[inline]
-fn column(m: &Mat<f64>, c: usize) -> &[f64] {
-    m.col(c)
-        .try_as_col_major()
-        .expect("faer::Mat columns are contiguous")
-        .as_slice()
+/// A zero-filled factor store. Large stores ask the kernel for transparent huge pages: the
+/// store is written once, and 2 MiB pages cut its first-touch page faults 512-fold.
+fn zeroed_store(len: usize) -> Vec<f64> {
+    let store = vec![0.0; len];
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = len * std::mem::size_of::<f64>();
+        if bytes >= 4 * HUGE {
+            let start = store.as_ptr() as usize;
+            let aligned = start.next_multiple_of(HUGE);
+            let usable = (start + bytes).saturating_sub(aligned) / HUGE * HUGE;
+            if usable > 0 {
+                // SAFETY: the range lies inside the store's allocation; MADV_HUGEPAGE is
+                // advice only and changes neither the contents nor the validity of the memory.
+                unsafe {
+                    libc::madvise(aligned as *mut libc::c_void, usable, libc::MADV_HUGEPAGE);
+                }
+            }
+        }
+    }
+    store
 }
+
+/// The solution vector shared by the tree-parallel solves: every node reads and writes only
+/// its own pivot cells (and, backward, reads its ancestors' cells, final before it starts).
+#[derive(Clone, Copy)]
+struct Shared(*mut f64);
+// SAFETY: the solves below write each cell from exactly one node, and rayon::join orders a
+// node's writes before its ancestors' (forward) or descendants' (backward) reads.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// SAFETY: `k` is in bounds and no other thread accesses cell `k` concurrently.
+    #[inline]
+    unsafe fn get(self, k: usize) -> f64 {
+        unsafe { *self.0.add(k) }
+    }
+    /// SAFETY: as for `get`.
+    #[inline]
+    unsafe fn set(self, k: usize, v: f64) {
+        unsafe { *self.0.add(k) = v }
+    }
+}
+
+/// Subtrees with fewer nodes than this are solved on one thread.
+const SOLVE_GRAIN: usize = 64;
 
 impl Factorization {
     /// Solve A x = b in place (b becomes x).
     pub fn solve_in_place(&self, b: &mut [f64]) {
         let sym = &self.symbolic;
-        let mut scratch: Vec<f64> = Vec::new();
-        let mut bb: Vec<f64> = Vec::new();
-        // Forward: bottom-up (nodes are stored in postorder).
-        for (node, f) in sym.nodes.iter().zip(&self.factors) {
-            let np = node.pivots.len();
-            scratch.clear();
-            scratch.extend(f.perm.iter().map(|&r| b[node.pivots[r] as usize]));
-            let mut z = MatMut::from_column_major_slice_mut(&mut scratch, np, 1);
-            solve_unit_lower_triangular_in_place(f.lu.as_ref(), z.as_mut(), Par::Seq);
-            for (r, &c) in node.pivots.iter().enumerate() {
-                b[c as usize] = scratch[r];
+        assert_eq!(b.len(), sym.nx * sym.ny);
+        let root = sym.nodes.len() - 1;
+        let x = Shared(b.as_mut_ptr());
+        self.forward(root, x);
+        self.backward(root, x);
+    }
+
+    /// The blocks (L\U, U12, L21) of node `id`.
+    fn blocks(&self, id: usize) -> (&[f64], &[f64], &[f64]) {
+        let node = &self.symbolic.nodes[id];
+        let (np, nb) = (node.pivots.len(), node.boundary.len());
+        let s = &self.store[node.offset..node.offset + np * np + 2 * np * nb];
+        let (lu, rest) = s.split_at(np * np);
+        let (u12, l21) = rest.split_at(np * nb);
+        (lu, u12, l21)
+    }
+
+    /// Forward substitution over the subtree of `id`: leaves L⁻¹-solved values in its pivot
+    /// cells and returns what it adds to the right-hand side of its boundary cells.
+    fn forward(&self, id: usize, x: Shared) -> Vec<f64> {
+        let sym = &self.symbolic;
+        let node = &sym.nodes[id];
+        let (np, nb) = (node.pivots.len(), node.boundary.len());
+        let mut front = vec![0.0; np + nb];
+        // SAFETY: only this node touches its pivot cells.
+        for (v, &c) in front.iter_mut().zip(&node.pivots) {
+            *v = unsafe { x.get(c as usize) };
+        }
+        let mut add = |child: usize, upd: Vec<f64>| {
+            for (&f, v) in sym.nodes[child].parent_map.iter().zip(upd) {
+                front[f as usize] += v;
             }
-            if !node.boundary.is_empty() {
-                bb.clear();
-                bb.extend(node.boundary.iter().map(|&c| b[c as usize]));
-                for (r, &z) in scratch.iter().enumerate() {
-                    if z != 0.0 {
-                        let col = column(&f.l21, r);
-                        for (v, &l) in bb.iter_mut().zip(col) {
-                            *v -= l * z;
-                        }
-                    }
-                }
-                for (&c, &v) in node.boundary.iter().zip(bb.iter()) {
-                    b[c as usize] = v;
+        };
+        match node.children.as_slice() {
+            [] => {}
+            [c] => add(*c, self.forward(*c, x)),
+            [c1, c2] => {
+                let (u1, u2) = if id - node.first >= SOLVE_GRAIN {
+                    rayon::join(|| self.forward(*c1, x), || self.forward(*c2, x))
+                } else {
+                    (self.forward(*c1, x), self.forward(*c2, x))
+                };
+                add(*c1, u1);
+                add(*c2, u2);
+            }
+            _ => unreachable!("nested dissection nodes have at most two children"),
+        }
+        let (lu, _, l21) = self.blocks(id);
+        let (piv, bnd) = front.split_at_mut(np);
+        let mut z: Vec<f64> = self.factors[id].perm.iter().map(|&r| piv[r]).collect();
+        let lu = MatRef::from_column_major_slice(lu, np, np);
+        solve_unit_lower_triangular_in_place(
+            lu,
+            MatMut::from_column_major_slice_mut(&mut z, np, 1),
+            Par::Seq,
+        );
+        for (r, &zr) in z.iter().enumerate() {
+            // SAFETY: only this node touches its pivot cells.
+            unsafe { x.set(node.pivots[r] as usize, zr) };
+            if zr != 0.0 {
+                for (v, &l) in bnd.iter_mut().zip(&l21[r * nb..(r + 1) * nb]) {
+                    *v -= l * zr;
                 }
             }
         }
-        // Backward: top-down.
-        for (node, f) in sym.nodes.iter().zip(&self.factors).rev() {
-            let np = node.pivots.len();
-            scratch.clear();
-            scratch.extend(node.pivots.iter().map(|&c| b[c as usize]));
-            for (k, &c) in node.boundary.iter().enumerate() {
-                let xb = b[c as usize];
-                if xb != 0.0 {
-                    for (v, &u) in scratch.iter_mut().zip(column(&f.u12, k)) {
-                        *v -= u * xb;
-                    }
+        front.drain(..np);
+        front
+    }
+
+    /// Backward substitution over the subtree of `id` (its boundary cells are final).
+    fn backward(&self, id: usize, x: Shared) {
+        let sym = &self.symbolic;
+        let node = &sym.nodes[id];
+        let np = node.pivots.len();
+        let (lu, u12, _) = self.blocks(id);
+        // SAFETY: only this node writes its pivot cells; its boundary cells belong to
+        // ancestors, finished before this node started.
+        let mut z: Vec<f64> = node
+            .pivots
+            .iter()
+            .map(|&c| unsafe { x.get(c as usize) })
+            .collect();
+        for (k, &c) in node.boundary.iter().enumerate() {
+            let xb = unsafe { x.get(c as usize) };
+            if xb != 0.0 {
+                for (v, &u) in z.iter_mut().zip(&u12[k * np..(k + 1) * np]) {
+                    *v -= u * xb;
                 }
             }
-            let mut z = MatMut::from_column_major_slice_mut(&mut scratch, np, 1);
-            faer::linalg::triangular_solve::solve_upper_triangular_in_place(
-                f.lu.as_ref(),
-                z.as_mut(),
-                Par::Seq,
-            );
-            for (r, &c) in node.pivots.iter().enumerate() {
-                b[c as usize] = scratch[r];
+        }
+        faer::linalg::triangular_solve::solve_upper_triangular_in_place(
+            MatRef::from_column_major_slice(lu, np, np),
+            MatMut::from_column_major_slice_mut(&mut z, np, 1),
+            Par::Seq,
+        );
+        for (&c, &v) in node.pivots.iter().zip(&z) {
+            unsafe { x.set(c as usize, v) };
+        }
+        match node.children.as_slice() {
+            [] => {}
+            [c] => self.backward(*c, x),
+            [c1, c2] => {
+                if id - node.first >= SOLVE_GRAIN {
+                    rayon::join(|| self.backward(*c1, x), || self.backward(*c2, x));
+                } else {
+                    self.backward(*c1, x);
+                    self.backward(*c2, x);
+                }
             }
+            _ => unreachable!("nested dissection nodes have at most two children"),
         }
     }
 
