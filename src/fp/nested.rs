@@ -16,6 +16,8 @@
 //! M-matrices (for diagonal D), for which Gaussian elimination needs no pivoting at all.
 //! Dense blocks are column-major faer matrices.
 
+use std::mem::MaybeUninit;
+
 use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_unit_lower_triangular_in_place,
@@ -198,11 +200,14 @@ impl NestedDissection {
     pub fn factorize(&self, a: &Stencil9) -> Result<Factorization, SingularMatrix> {
         assert_eq!((a.grid.nx, a.grid.ny), (self.nx, self.ny));
         let root = self.nodes.len() - 1;
-        let mut store = zeroed_store(self.factor_entries());
+        let entries = self.factor_entries();
+        let mut store: Vec<f64> = Vec::with_capacity(entries);
         let mut factors: Vec<NodeFactor> = (0..self.nodes.len())
             .map(|_| NodeFactor { perm: Vec::new() })
             .collect();
-        self.factor_subtree(root, a, &mut store, &mut factors)?;
+        self.factor_subtree(root, a, &mut store.spare_capacity_mut()[..entries], &mut factors)?;
+        // SAFETY: factor_node initialised every node's blocks, and the blocks tile 0..entries.
+        unsafe { store.set_len(entries) };
         let mut pivot_min = f64::INFINITY;
         let mut pivot_max: f64 = 0.0;
         for node in &self.nodes {
@@ -227,7 +232,7 @@ impl NestedDissection {
         &self,
         id: usize,
         a: &Stencil9,
-        store: &mut [f64],
+        store: &mut [MaybeUninit<f64>],
         factors: &mut [NodeFactor],
     ) -> Result<Mat<f64>, SingularMatrix> {
         let node = &self.nodes[id];
@@ -264,7 +269,7 @@ impl NestedDissection {
         id: usize,
         a: &Stencil9,
         updates: &[(usize, Mat<f64>)],
-        blocks: &mut [f64],
+        blocks: &mut [MaybeUninit<f64>],
         factor: &mut NodeFactor,
     ) -> Result<Mat<f64>, SingularMatrix> {
         let node = &self.nodes[id];
@@ -272,6 +277,13 @@ impl NestedDissection {
         let nb = node.boundary.len();
         let end = node.start + np;
         let (nx, ny) = (self.nx as isize, self.ny as isize);
+        // The store is not zeroed in advance: writing the zeros here maps each page once,
+        // by the thread that uses it (a calloc'd page faults twice: read, then write).
+        let blocks = &mut blocks[..np * np + 2 * np * nb];
+        blocks.fill(MaybeUninit::new(0.0));
+        // SAFETY: every element was just initialised, and MaybeUninit<f64> has f64's layout.
+        let blocks: &mut [f64] =
+            unsafe { &mut *(blocks as *mut [MaybeUninit<f64>] as *mut [f64]) };
         let (lu_s, rest) = blocks.split_at_mut(np * np);
         let (u12_s, l21_s) = rest.split_at_mut(np * nb);
         let mut lu = MatMut::from_column_major_slice_mut(lu_s, np, np);
@@ -484,30 +496,6 @@ fn boxes_of(nodes: &[Node], _nx: usize, ny: usize) -> Vec<((usize, usize), (usiz
         boxes[id] = ((i0, i1), (j0, j1));
     }
     boxes
-}
-
-/// A zero-filled factor store. Large stores ask the kernel for transparent huge pages: the
-/// store is written once, and 2 MiB pages cut its first-touch page faults 512-fold.
-fn zeroed_store(len: usize) -> Vec<f64> {
-    let store = vec![0.0; len];
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let bytes = len * std::mem::size_of::<f64>();
-        if bytes >= 4 * HUGE {
-            let start = store.as_ptr() as usize;
-            let aligned = start.next_multiple_of(HUGE);
-            let usable = (start + bytes).saturating_sub(aligned) / HUGE * HUGE;
-            if usable > 0 {
-                // SAFETY: the range lies inside the store's allocation; MADV_HUGEPAGE is
-                // advice only and changes neither the contents nor the validity of the memory.
-                unsafe {
-                    libc::madvise(aligned as *mut libc::c_void, usable, libc::MADV_HUGEPAGE);
-                }
-            }
-        }
-    }
-    store
 }
 
 /// The solution vector shared by the tree-parallel solves: every node reads and writes only
