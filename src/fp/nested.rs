@@ -8,7 +8,11 @@
 //! Numeric phase: fronts are assembled from the matrix and the children's Schur complements
 //! (extend-add), the pivot block is LU-factorised by faer with partial pivoting, and the Schur
 //! complement F22 − F21 F11⁻¹ F12 goes to the parent. Sibling subtrees are factorised in
-//! parallel (rayon::join); large fronts use faer's parallel kernels.
+//! parallel (rayon::join); large fronts use faer's parallel kernels. Every node's blocks live in
+//! one factor store in postorder (a subtree owns a contiguous range, split between the two
+//! rayon tasks); fronts are assembled straight into them, with no separate front matrix.
+//! Solves walk the tree in parallel too: forward bottom-up (a subtree returns its contribution
+//! to its boundary), backward top-down.
 //! Fill is O(N log N) and work O(N^1.5) for N cells — the optimal orders for 2-D grids —
 //! against the column-etree fill of a general sparse LU.
 //!
@@ -149,7 +153,8 @@ impl NestedDissection {
                     .iter()
                     .map(|&cell| {
                         front_index(&pos, &nodes[id], cell)
-                            .expect("child boundary lies in the parent front") as u32
+                            .expect("child boundary lies in the parent front")
+                            as u32
                     })
                     .collect();
                 nodes[c].parent_map = map;
@@ -205,7 +210,12 @@ impl NestedDissection {
         let mut factors: Vec<NodeFactor> = (0..self.nodes.len())
             .map(|_| NodeFactor { perm: Vec::new() })
             .collect();
-        self.factor_subtree(root, a, &mut store.spare_capacity_mut()[..entries], &mut factors)?;
+        self.factor_subtree(
+            root,
+            a,
+            &mut store.spare_capacity_mut()[..entries],
+            &mut factors,
+        )?;
         // SAFETY: factor_node initialised every node's blocks, and the blocks tile 0..entries.
         unsafe { store.set_len(entries) };
         let mut pivot_min = f64::INFINITY;
@@ -282,8 +292,7 @@ impl NestedDissection {
         let blocks = &mut blocks[..np * np + 2 * np * nb];
         blocks.fill(MaybeUninit::new(0.0));
         // SAFETY: every element was just initialised, and MaybeUninit<f64> has f64's layout.
-        let blocks: &mut [f64] =
-            unsafe { &mut *(blocks as *mut [MaybeUninit<f64>] as *mut [f64]) };
+        let blocks: &mut [f64] = unsafe { &mut *(blocks as *mut [MaybeUninit<f64>] as *mut [f64]) };
         let (lu_s, rest) = blocks.split_at_mut(np * np);
         let (u12_s, l21_s) = rest.split_at_mut(np * nb);
         let mut lu = MatMut::from_column_major_slice_mut(lu_s, np, np);
@@ -329,7 +338,11 @@ impl NestedDissection {
             let k = map.partition_point(|&f| (f as usize) < np);
             let (mp, mb) = map.split_at(k);
             for (cj, &fj) in map.iter().enumerate() {
-                let col = upd.col(cj).try_as_col_major().expect("contiguous").as_slice();
+                let col = upd
+                    .col(cj)
+                    .try_as_col_major()
+                    .expect("contiguous")
+                    .as_slice();
                 let (cp, cb) = col.split_at(k);
                 let fj = fj as usize;
                 if fj < np {
@@ -398,7 +411,14 @@ impl NestedDissection {
         // L21 = F21 U⁻¹  ⇔  Uᵀ L21ᵀ = F21ᵀ.
         solve_lower_triangular_in_place(lu.as_ref().transpose(), l21.as_mut().transpose_mut(), par);
         // Schur complement F22 − L21 U12.
-        matmul(update.as_mut(), Accum::Add, l21.as_ref(), u12.as_ref(), -1.0, par);
+        matmul(
+            update.as_mut(),
+            Accum::Add,
+            l21.as_ref(),
+            u12.as_ref(),
+            -1.0,
+            par,
+        );
         factor.perm = perm;
         Ok(update)
     }

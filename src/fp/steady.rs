@@ -25,6 +25,25 @@ const MAX_ITERATIONS: usize = 4;
 /// (estimated from the last two changes, see `solve_steady`).
 const CHANGE_TOLERANCE: f64 = 1e-13;
 
+/// Estimated distance of the last iterate to the limit, from the max-norm changes so far.
+/// Geometric convergence with ratio ρ leaves the iterate change·ρ/(1 − ρ) from its limit. The
+/// first change mixes every fast mode, so the ratio of the first two can be far below the slowest
+/// mode's ρ; from the third iterate on, ρ is the larger of the last two ratios (and the plain
+/// change is used when ρ ≥ 1/2).
+fn remaining_change(changes: &[f64]) -> f64 {
+    let n = changes.len();
+    let last = changes[n - 1];
+    if n < 3 {
+        return last;
+    }
+    let rho = (changes[n - 1] / changes[n - 2]).max(changes[n - 2] / changes[n - 3]);
+    if rho < 0.5 {
+        last * rho / (1.0 - rho)
+    } else {
+        last
+    }
+}
+
 /// The steady density and how well it solves A P = 0.
 #[derive(Debug, Clone)]
 pub struct SteadyState {
@@ -59,7 +78,8 @@ pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
     let mut p = vec![1.0 / (grid.len() as f64 * grid.cell_area()); grid.len()];
     let mass0: f64 = p.iter().sum();
     let mut next = p.clone();
-    let mut last_change = f64::INFINITY;
+    // Max-norm changes of the last iterations.
+    let mut changes: Vec<f64> = Vec::with_capacity(MAX_ITERATIONS);
     for _ in 0..MAX_ITERATIONS {
         next.copy_from_slice(&p);
         factor.solve_in_place(&mut next);
@@ -74,18 +94,10 @@ pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
             .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
         let top = next.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         std::mem::swap(&mut p, &mut next);
-        // Geometric convergence with ratio ρ ≈ change / last change leaves the iterate
-        // change·ρ/(1 − ρ) from its limit (the slowest resolved mode dominates both changes).
-        let rho = change / last_change;
-        let remaining = if last_change.is_finite() && rho < 0.5 {
-            change * rho / (1.0 - rho)
-        } else {
-            change
-        };
-        if remaining <= CHANGE_TOLERANCE * top {
+        changes.push(change);
+        if remaining_change(&changes) <= CHANGE_TOLERANCE * top {
             break;
         }
-        last_change = change;
     }
     let factor_solve_seconds = start.elapsed().as_secs_f64();
     let mass = grid.mass(&p);
