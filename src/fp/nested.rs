@@ -8,9 +8,9 @@
 //! Numeric phase: fronts are assembled from the matrix and the children's Schur complements
 //! (extend-add), the pivot block is LU-factorised by faer with partial pivoting, and the Schur
 //! complement F22 − F21 F11⁻¹ F12 goes to the parent. Sibling subtrees are factorised in
-//! parallel (rayon::join); large fronts use faer's parallel kernels. Every node's blocks live in
-//! one factor store in postorder (a subtree owns a contiguous range, split between the two
-//! rayon tasks); fronts are assembled straight into them, with no separate front matrix.
+//! parallel (rayon::join); large fronts use faer's parallel kernels. Fronts are assembled
+//! straight into each node's factor blocks (L\U, U12, L21) and its Schur complement, with no
+//! separate front matrix.
 //! Solves walk the tree in parallel too: forward bottom-up (a subtree returns its contribution
 //! to its boundary), backward top-down.
 //! Fill is O(N log N) and work O(N^1.5) for N cells — the optimal orders for 2-D grids —
@@ -19,8 +19,6 @@
 //! Pivoting inside the pivot block is enough here: FP generators are column diagonally dominant
 //! M-matrices (for diagonal D), for which Gaussian elimination needs no pivoting at all.
 //! Dense blocks are column-major faer matrices.
-
-use std::mem::MaybeUninit;
 
 use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::{
@@ -46,8 +44,6 @@ struct Node {
     children: Vec<usize>,
     /// First elimination position of this node's pivots.
     start: usize,
-    /// Offset of this node's L\U, U12 and L21 blocks in the factor store.
-    offset: usize,
     /// Id of the first node of this node's subtree (subtrees are contiguous in postorder).
     first: usize,
     /// Front-local index in the parent's front of each boundary cell (a monotone map).
@@ -71,14 +67,16 @@ pub struct NestedDissection {
 struct NodeFactor {
     /// Row permutation: row r of LU is row perm[r] of the pivot block.
     perm: Vec<usize>,
+    /// Packed L\U (unit lower L below the diagonal), U12 = L11⁻¹ P F12 (pivots × boundary)
+    /// and L21 = F21 U11⁻¹ (boundary × pivots), column-major, one after another. One
+    /// allocation per node (not one store for all): freed factorisations are reused by the
+    /// allocator without new page faults when a process factorises many matrices.
+    blocks: Vec<f64>,
 }
 
 /// A numeric factorisation, ready for repeated solves.
 pub struct Factorization {
     symbolic: NestedDissection,
-    /// Every node's packed L\U (unit lower L below the diagonal), U12 = L11⁻¹ P F12
-    /// (pivots × boundary) and L21 = F21 U11⁻¹ (boundary × pivots), at the node's offset.
-    store: Vec<f64>,
     factors: Vec<NodeFactor>,
     /// Smallest |pivot| / largest |pivot| seen (a cheap conditioning indicator).
     pub pivot_ratio: f64,
@@ -135,15 +133,11 @@ impl NestedDissection {
             ring.sort_unstable_by_key(|&c| pos[c as usize]);
             node.boundary = ring;
         }
-        // Factor-store offsets, subtree ranges and child-to-parent front maps.
-        let mut offset = 0;
+        // Subtree ranges and child-to-parent front maps.
         for id in 0..nodes.len() {
             let first = nodes[id].children.first().map_or(id, |&c| nodes[c].first);
             let node = &mut nodes[id];
             node.first = first;
-            node.offset = offset;
-            let (p, b) = (node.pivots.len(), node.boundary.len());
-            offset += p * p + 2 * p * b;
         }
         for id in 0..nodes.len() {
             for k in 0..nodes[id].children.len() {
@@ -205,32 +199,25 @@ impl NestedDissection {
     pub fn factorize(&self, a: &Stencil9) -> Result<Factorization, SingularMatrix> {
         assert_eq!((a.grid.nx, a.grid.ny), (self.nx, self.ny));
         let root = self.nodes.len() - 1;
-        let entries = self.factor_entries();
-        let mut store: Vec<f64> = Vec::with_capacity(entries);
         let mut factors: Vec<NodeFactor> = (0..self.nodes.len())
-            .map(|_| NodeFactor { perm: Vec::new() })
+            .map(|_| NodeFactor {
+                perm: Vec::new(),
+                blocks: Vec::new(),
+            })
             .collect();
-        self.factor_subtree(
-            root,
-            a,
-            &mut store.spare_capacity_mut()[..entries],
-            &mut factors,
-        )?;
-        // SAFETY: factor_node initialised every node's blocks, and the blocks tile 0..entries.
-        unsafe { store.set_len(entries) };
+        self.factor_subtree(root, a, &mut factors)?;
         let mut pivot_min = f64::INFINITY;
         let mut pivot_max: f64 = 0.0;
-        for node in &self.nodes {
+        for (node, f) in self.nodes.iter().zip(&factors) {
             let np = node.pivots.len();
             for r in 0..np {
-                let d = store[node.offset + r * np + r].abs();
+                let d = f.blocks[r * np + r].abs();
                 pivot_min = pivot_min.min(d);
                 pivot_max = pivot_max.max(d);
             }
         }
         Ok(Factorization {
             symbolic: self.clone(),
-            store,
             factors,
             pivot_ratio: pivot_min / pivot_max.max(f64::MIN_POSITIVE),
         })
@@ -242,34 +229,29 @@ impl NestedDissection {
         &self,
         id: usize,
         a: &Stencil9,
-        store: &mut [MaybeUninit<f64>],
         factors: &mut [NodeFactor],
     ) -> Result<Mat<f64>, SingularMatrix> {
         let node = &self.nodes[id];
-        let base = self.nodes[node.first].offset;
-        // This node's blocks are the tail of its subtree's range.
-        let (below, own) = store.split_at_mut(node.offset - base);
+        // This node's factor is the last of its subtree's range.
         let (below_f, own_f) = factors.split_at_mut(id - node.first);
         let mut updates = Vec::with_capacity(2);
         match node.children.as_slice() {
             [] => {}
             [c] => {
-                updates.push((*c, self.factor_subtree(*c, a, below, below_f)?));
+                updates.push((*c, self.factor_subtree(*c, a, below_f)?));
             }
             [c1, c2] => {
-                let split = self.nodes[*c1 + 1].offset - base;
-                let (s1, s2) = below.split_at_mut(split);
                 let (f1, f2) = below_f.split_at_mut(*c1 + 1 - node.first);
                 let (r1, r2) = rayon::join(
-                    || self.factor_subtree(*c1, a, s1, f1),
-                    || self.factor_subtree(*c2, a, s2, f2),
+                    || self.factor_subtree(*c1, a, f1),
+                    || self.factor_subtree(*c2, a, f2),
                 );
                 updates.push((*c1, r1?));
                 updates.push((*c2, r2?));
             }
             _ => unreachable!("nested dissection nodes have at most two children"),
         }
-        self.factor_node(id, a, &updates, own, &mut own_f[0])
+        self.factor_node(id, a, &updates, &mut own_f[0])
     }
 
     /// Assemble node `id`'s front straight into its factor blocks (zero on entry) and the
@@ -279,7 +261,6 @@ impl NestedDissection {
         id: usize,
         a: &Stencil9,
         updates: &[(usize, Mat<f64>)],
-        blocks: &mut [MaybeUninit<f64>],
         factor: &mut NodeFactor,
     ) -> Result<Mat<f64>, SingularMatrix> {
         let node = &self.nodes[id];
@@ -287,12 +268,7 @@ impl NestedDissection {
         let nb = node.boundary.len();
         let end = node.start + np;
         let (nx, ny) = (self.nx as isize, self.ny as isize);
-        // The store is not zeroed in advance: writing the zeros here maps each page once,
-        // by the thread that uses it (a calloc'd page faults twice: read, then write).
-        let blocks = &mut blocks[..np * np + 2 * np * nb];
-        blocks.fill(MaybeUninit::new(0.0));
-        // SAFETY: every element was just initialised, and MaybeUninit<f64> has f64's layout.
-        let blocks: &mut [f64] = unsafe { &mut *(blocks as *mut [MaybeUninit<f64>] as *mut [f64]) };
+        let mut blocks = vec![0.0; np * np + 2 * np * nb];
         let (lu_s, rest) = blocks.split_at_mut(np * np);
         let (u12_s, l21_s) = rest.split_at_mut(np * nb);
         let mut lu = MatMut::from_column_major_slice_mut(lu_s, np, np);
@@ -420,6 +396,7 @@ impl NestedDissection {
             par,
         );
         factor.perm = perm;
+        factor.blocks = blocks;
         Ok(update)
     }
 }
@@ -460,7 +437,6 @@ fn build(
             boundary: Vec::new(),
             children: Vec::new(),
             start: 0,
-            offset: 0,
             first: 0,
             parent_map: Vec::new(),
         });
@@ -483,7 +459,6 @@ fn build(
         boundary: Vec::new(),
         children,
         start: 0,
-        offset: 0,
         first: 0,
         parent_map: Vec::new(),
     });
@@ -558,7 +533,7 @@ impl Factorization {
     fn blocks(&self, id: usize) -> (&[f64], &[f64], &[f64]) {
         let node = &self.symbolic.nodes[id];
         let (np, nb) = (node.pivots.len(), node.boundary.len());
-        let s = &self.store[node.offset..node.offset + np * np + 2 * np * nb];
+        let s = &self.factors[id].blocks;
         let (lu, rest) = s.split_at(np * np);
         let (u12, l21) = rest.split_at(np * nb);
         (lu, u12, l21)
