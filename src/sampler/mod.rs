@@ -542,6 +542,9 @@ pub struct SamplerSummary {
     /// 2-D: time- and walker-averaged [x, y].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean_ss: Option<[f64; 2]>,
+    /// 2-D: standard errors of `mean_ss` (walker-to-walker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_ss_stderr: Option<[f64; 2]>,
     /// 2-D: time- and walker-averaged [[x², xy], [xy, y²]].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub second_moment_ss: Option<[[f64; 2]; 2]>,
@@ -554,6 +557,13 @@ pub struct SamplerSummary {
     /// Standard error of `search_time`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_time_stderr: Option<f64>,
+    /// Expression landscapes: mean over walkers of the time average of ln(x/y)² (every
+    /// fourth post-burn-in step; ln|x/y| off the branches xy > 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_ratio_sq_ss: Option<f64>,
+    /// Standard error of `log_ratio_sq_ss` (walker-to-walker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_ratio_sq_ss_stderr: Option<f64>,
     /// Fraction of histogram samples that fell outside the FP grid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hist_outside_fraction: Option<f64>,
@@ -630,6 +640,11 @@ pub fn run(
             Model::D2(_) | Model::Expr(_) => grid,
             Model::Nd(_) => None,
         },
+        log_ratio_stride: Plan::log_ratio_stride(
+            matches!(model, Model::Expr(_)),
+            cfg.steps,
+            cfg.burn_in,
+        ),
         stop: Arc::new(AtomicBool::new(false)),
     };
     let (batches, per_batch) = match model {
@@ -873,6 +888,7 @@ struct Reduction {
     mean: [Welford; 2],
     m2: [Welford; 3],
     search: Welford,
+    log_ratio_sq: Welford,
 }
 
 impl Reduction {
@@ -890,6 +906,7 @@ impl Reduction {
             mean: [Welford::default(); 2],
             m2: [Welford::default(); 3],
             search: Welford::default(),
+            log_ratio_sq: Welford::default(),
         }
     }
 
@@ -916,6 +933,9 @@ impl Reduction {
             if let Some(s) = w.search_step {
                 self.search.add(s as f64);
             }
+            if let Some(r) = w.log_ratio_sq {
+                self.log_ratio_sq.add(r);
+            }
         }
     }
 
@@ -932,6 +952,7 @@ impl Reduction {
         let flat = self.flatness.get();
         let y_sq = self.y_sq.get();
         let search = self.search.get();
+        let log_ratio_sq = self.log_ratio_sq.get();
         let (mean_ss, second, second_se) = match (is_2d, self.m2.map(|a| a.get())) {
             (true, [Some(xx), Some(xy), Some(yy)]) => {
                 let m = self.mean.map(|a| a.get().map_or(0.0, |v| v.0));
@@ -968,10 +989,13 @@ impl Reduction {
             y_sq_ss: y_sq.map(|v| v.0),
             y_sq_ss_stderr: y_sq.map(|v| v.1),
             mean_ss,
+            mean_ss_stderr: mean_ss.map(|_| self.mean.map(|a| a.get().map_or(0.0, |v| v.1))),
             second_moment_ss: second,
             second_moment_ss_stderr: second_se,
             search_time: search.map(|v| v.0 * time_step),
             search_time_stderr: search.map(|v| v.1 * time_step),
+            log_ratio_sq_ss: log_ratio_sq.map(|v| v.0),
+            log_ratio_sq_ss_stderr: log_ratio_sq.map(|v| v.1),
             hist_outside_fraction: outside,
             walker_steps_per_second: (cfg.walkers as f64 * cfg.steps as f64) / seconds.max(1e-9),
             seconds,

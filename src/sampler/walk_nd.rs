@@ -409,6 +409,7 @@ pub(crate) fn run_batch(
             m2: [0.0; 3],
             y_sq: sum_y2 / n,
             search_step: ext.first_passage(sum_z / n),
+            log_ratio_sq: None,
         });
     }
     BatchOut {

@@ -12,6 +12,7 @@ mod fp_hopping;
 mod fp_spectrum;
 mod fuzz_scenario;
 mod layers;
+mod matrix_factorisation;
 mod network;
 mod sampler;
 mod sweep_shards;
