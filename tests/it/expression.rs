@@ -127,30 +127,27 @@ fn paper_valley_as_expression_reproduces_the_builtin_fp_operator_and_density() {
         .fold(0.0f64, |m, (p, q)| m.max((p - q).abs()));
     println!("operator: max |ΔA| / max |A| = {:.3e}", op_diff / top);
     assert!(op_diff <= 1e-13 * top);
-    // The densities: the steady solve amplifies rounding (the slow mode along x has a rate
-    // ~ελ0Δ_S-small), so compare with the built-in valley's own change under a 1-ulp change of ε.
-    let rel = |p: &[f64], q: &[f64]| {
-        let top = p.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        p.iter()
-            .zip(q)
-            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
-            / top
-    };
+    // The densities: relative to the peak on cells above 1e-6 of it, and in L1 (mass 1). The
+    // steady solve keeps the even part of a reflection-symmetric generator's density; the odd
+    // part is rounding amplified by the 2e-14 inter-well rate (fp_steady_accuracy.rs).
     let a = solve(Landscape::Valley2d(valley.clone()), noise.clone(), x, y);
-    let b = solve(Landscape::Expression(e), noise.clone(), x, y);
-    let ulp = Valley2d {
-        epsilon: valley.epsilon * (1.0 + f64::EPSILON),
-        ..valley
-    };
-    let c = solve(Landscape::Valley2d(ulp), noise, x, y);
-    let (d_expr, d_ulp) = (rel(&a.density, &b.density), rel(&a.density, &c.density));
-    println!(
-        "density: expression vs built-in {d_expr:.3e}; built-in vs built-in with ε·(1 + 2⁻⁵²) {d_ulp:.3e}"
-    );
-    assert!(
-        d_expr <= 10.0 * d_ulp,
-        "relative difference {d_expr} vs 1-ulp {d_ulp}"
-    );
+    let b = solve(Landscape::Expression(e), noise, x, y);
+    let peak = a.density.iter().fold(0.0f64, |m, v| m.max(*v));
+    let rel = a
+        .density
+        .iter()
+        .zip(&b.density)
+        .filter(|(p, _)| **p > 1e-6 * peak)
+        .fold(0.0f64, |m, (p, q)| m.max((p - q).abs() / p));
+    let l1 = a
+        .density
+        .iter()
+        .zip(&b.density)
+        .map(|(p, q)| (p - q).abs())
+        .sum::<f64>()
+        * a.grid.cell_area();
+    println!("density: expression vs built-in {rel:.3e} cellwise, L1 {l1:.3e}");
+    assert!(rel <= 1e-10 && l1 <= 1e-10, "{rel} {l1}");
     let (ca, cb) = (a.summary.currents.unwrap(), b.summary.currents.unwrap());
     assert!((ca.current_l1 - cb.current_l1).abs() <= 1e-5 * ca.current_l1);
 }

@@ -70,6 +70,35 @@ fn fp_branch_moments_converge_at_second_order_and_the_slow_mode_is_the_imbalance
         // Second order: the differences shrink by 4 per halving of h.
         assert!((d1 / d2 - 4.0).abs() < 0.3, "{name}: ratio {}", d1 / d2);
     }
+    // An exact identity of the stationary law. Gradient flow conserves the imbalance
+    // q = x² − y² (∇q ⊥ ∇L everywhere), and Itô's formula gives, with λ = x² + y²,
+    //   dq = −2Δ_S λ q dt + 2√(2Δ_S) (1 − xy) √λ dW,
+    // so stationarity of q² reads ⟨λq²⟩ = 2⟨λ(1 − xy)²⟩: the spread along Γ is fixed by the
+    // spread across it. The FP obeys it as h → 0 (Richardson of 128², 256²); what is left is
+    // the walls of the box, where the identity's integration by parts leaves boundary terms.
+    let moments = |sol: &FpSolution| {
+        let g = &sol.grid;
+        let lhs = g.expect(&sol.density, |x, y| {
+            (x * x + y * y) * (x * x - y * y).powi(2)
+        });
+        let rhs = g.expect(&sol.density, |x, y| {
+            2.0 * (x * x + y * y) * (1.0 - x * y).powi(2)
+        });
+        [lhs, rhs]
+    };
+    let id: Vec<[f64; 2]> = sols.iter().map(moments).collect();
+    let rich = |q: usize| id[2][q] + (id[2][q] - id[1][q]) / 3.0;
+    let defect: Vec<f64> = id.iter().map(|v| v[0] / v[1] - 1.0).collect();
+    let extrapolated = rich(0) / rich(1) - 1.0;
+    println!(
+        "⟨λq²⟩ / 2⟨λ(1 − xy)²⟩ − 1: {:.2e}, {:.2e}, {:.2e} on 64², 128², 256²; Richardson {extrapolated:.1e} (⟨λq²⟩ = {:.5})",
+        defect[0],
+        defect[1],
+        defect[2],
+        rich(0)
+    );
+    assert!(extrapolated.abs() < 2e-3 && defect[2].abs() < defect[1].abs());
+
     // x ↔ y symmetry of L and D: ⟨x⟩ = ⟨y⟩ to rounding.
     let b = branch(&sols[2]);
     assert!((b.mean[0] - b.mean[1]).abs() < 1e-12);
