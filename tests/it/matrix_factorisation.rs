@@ -177,7 +177,7 @@ fn langevin_sampler_matches_the_fp_over_the_branch() {
 }
 
 #[test]
-#[ignore = "runs the shipped scenario: a 512² FP and 5e8 Langevin walker-steps (~30 s on 2 idle cores)"]
+#[ignore = "runs the shipped scenario: a 512² FP and 5e8 Langevin walker-steps (14 s on 2 shared cores)"]
 fn the_shipped_scenario_agrees_over_the_branch() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
