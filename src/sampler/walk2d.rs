@@ -445,7 +445,8 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
                 syy[l] += y[l] * y[l];
             }
             // ln(x/y)² on every `log_ratio_stride`-th post-burn-in step (off: stride 0).
-            if plan.log_ratio_stride > 0 && (k - plan.burn_in) % plan.log_ratio_stride == 0 {
+            if plan.log_ratio_stride > 0 && (k - plan.burn_in).is_multiple_of(plan.log_ratio_stride)
+            {
                 for l in 0..LANES {
                     let r = (x[l] / y[l]).abs().ln();
                     slr[l] += r * r;
