@@ -515,7 +515,10 @@ impl Factorization {
     pub fn solve_many_in_place(&self, b: &mut [f64]) {
         let sym = &self.symbolic;
         let n = sym.nx * sym.ny;
-        assert!(n > 0 && b.len() % n == 0, "right-hand sides are n-vectors");
+        assert!(
+            n > 0 && b.len().is_multiple_of(n),
+            "right-hand sides are n-vectors"
+        );
         let r = b.len() / n;
         if r == 0 {
             return;

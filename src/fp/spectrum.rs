@@ -404,7 +404,11 @@ impl<'a> Krylov<'a> {
     fn step(&mut self) -> Result<Vec<Ritz>, SpectrumError> {
         let (n, b, cols) = (self.n, self.b, self.cols);
         let mut w = self.q[(cols - b) * n..cols * n].to_vec();
-        self.factor.solve_many_in_place(&mut w);
+        if b == 1 {
+            self.factor.solve_in_place(&mut w);
+        } else {
+            self.factor.solve_many_in_place(&mut w);
+        }
         let (coeff, r) = orthonormalise_block(&self.q, n, &mut w);
         for c in 0..b {
             for row in 0..cols {
@@ -462,7 +466,7 @@ fn orthonormalise_block(q: &[f64], n: usize, w: &mut [f64]) -> (Mat<f64>, Mat<f6
             }
         }
         let mut norm = dot(wi, wi).sqrt();
-        if !(norm > 1e-13 * norms[i]) || !norm.is_finite() {
+        if norm <= 1e-13 * norms[i] || !norm.is_finite() {
             // Breakdown: a pseudo-random direction orthogonal to everything so far.
             for l in 0..i {
                 r[(l, i)] = 0.0;
