@@ -10,6 +10,7 @@ mod fp_adaptive;
 mod fp_export;
 mod fp_hopping;
 mod fp_spectrum;
+mod fp_spectrum_sectors;
 mod fp_steady_accuracy;
 mod fuzz_scenario;
 mod layers;
