@@ -83,9 +83,11 @@ impl Ctx<'_> {
         }
         let dir = self.out.join("runs").join(sc.name());
         let (art, _) = run_into(&sc, &dir, self.opts.quiet)?;
-        self.report
-            .runs
-            .push((sc.name().to_string(), clock.elapsed().as_secs_f64()));
+        let secs = clock.elapsed().as_secs_f64();
+        if !self.opts.quiet {
+            eprintln!("figures: {file} took {secs:.1} s");
+        }
+        self.report.runs.push((sc.name().to_string(), secs));
         Ok((sc, art))
     }
 
@@ -136,20 +138,54 @@ impl Ctx<'_> {
 pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, AppError> {
     let default = if opts.quick { QUICK_OUT } else { "output" };
     let out = opts.out.clone().unwrap_or_else(|| PathBuf::from(default));
-    let mut ctx = Ctx {
-        scenarios,
-        out,
-        opts: opts.clone(),
-        report: FigureReport::default(),
-    };
-    flatness_dynamics(&mut ctx)?;
-    phase_diagrams(&mut ctx)?;
-    valley_reshaping(&mut ctx)?;
-    trajectories(&mut ctx)?;
-    beyond_the_paper(&mut ctx)?;
-    expression_landscapes(&mut ctx)?;
-    real_network(&mut ctx)?;
-    Ok(ctx.report)
+    type Phase = fn(&mut Ctx<'_>) -> Result<(), AppError>;
+    // Longest first: the phases share one rayon pool, so the serial parts of one (LU
+    // factorisations, transient steps, rendering) overlap with the parallel parts of another.
+    let phases: [(&str, Phase); 7] = [
+        ("phase diagrams", phase_diagrams),
+        ("valley reshaping", valley_reshaping),
+        ("flatness dynamics", flatness_dynamics),
+        ("beyond the paper", beyond_the_paper),
+        ("real network", real_network),
+        ("expression landscapes", expression_landscapes),
+        ("trajectories", trajectories),
+    ];
+    let results: Vec<std::sync::Mutex<Option<Result<FigureReport, AppError>>>> =
+        phases.iter().map(|_| Default::default()).collect();
+    rayon::scope(|s| {
+        for ((name, phase), slot) in phases.iter().zip(&results) {
+            let out = out.clone();
+            s.spawn(move |_| {
+                let mut ctx = Ctx {
+                    scenarios,
+                    out,
+                    opts: opts.clone(),
+                    report: FigureReport::default(),
+                };
+                let clock = Instant::now();
+                let res = phase(&mut ctx).map(|()| ctx.report);
+                if !opts.quiet {
+                    eprintln!("figures: {name} took {:.1} s", clock.elapsed().as_secs_f64());
+                }
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(res);
+                }
+            });
+        }
+    });
+    // Reports in the gallery's order (as the phases used to run one after the other).
+    let order = [2, 0, 1, 6, 3, 5, 4];
+    let mut report = FigureReport::default();
+    for k in order {
+        let part = results[k]
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            .expect("every phase ran")?;
+        report.figures.extend(part.figures);
+        report.runs.extend(part.runs);
+    }
+    Ok(report)
 }
 
 /// Figs. 2(a) and 3(a): flatness against time on the N-D valley.
