@@ -129,10 +129,6 @@ pub enum AdaptiveError {
 
 /// Leading local-error constant of TR-BDF2: Pⁿ⁺¹ − P(tⁿ + h) ≈ C h³ P‴.
 const LTE_C: f64 = (-3.0 * GAMMA * GAMMA + 4.0 * GAMMA - 2.0) / (12.0 * (2.0 - GAMMA));
-/// Default of [`AdaptiveTrBdf2::max_rungs_up`].
-pub const MAX_RUNGS_UP: i32 = 2;
-/// Default of [`AdaptiveTrBdf2::steps_per_rung`].
-pub const STEPS_PER_RUNG: usize = 2;
 /// Factorisations kept at once (a step-size change back and forth reuses them).
 const CACHED_FACTORS: usize = 3;
 
@@ -159,10 +155,6 @@ pub struct AdaptiveTrBdf2<'a> {
     est: Vec<f64>,
     /// Statistics so far.
     pub stats: AdaptiveStats,
-    /// Most rungs (doublings of the step) the controller climbs at once.
-    pub max_rungs_up: i32,
-    /// Accepted steps on a rung before the controller may climb.
-    pub steps_per_rung: usize,
 }
 
 impl<'a> AdaptiveTrBdf2<'a> {
@@ -184,8 +176,6 @@ impl<'a> AdaptiveTrBdf2<'a> {
                 dt_min: f64::INFINITY,
                 ..Default::default()
             },
-            max_rungs_up: MAX_RUNGS_UP,
-            steps_per_rung: STEPS_PER_RUNG,
         }
     }
 
@@ -328,8 +318,8 @@ impl<'a> AdaptiveTrBdf2<'a> {
             }
             on_rung += 1;
             let q = 0.9 * err.max(1e-10).powf(-1.0 / 3.0);
-            if !last && q >= 2.0 && on_rung >= self.steps_per_rung {
-                level += (q.log2().floor() as i32).min(self.max_rungs_up);
+            if !last && q >= 2.0 && on_rung >= 2 {
+                level += (q.log2().floor() as i32).min(2);
                 on_rung = 0;
             }
         }
