@@ -152,6 +152,8 @@ pub struct FpView<'a> {
     pub y: Vec<f64>,
     /// Row-major (nx, ny) density: the solver's own buffer.
     pub density: &'a [f64],
+    /// The steady probability current, when a steady state was solved.
+    pub current: Option<&'a flatscape::fp::current::Current>,
 }
 
 /// Named float columns, in file order.
@@ -184,7 +186,23 @@ impl Computed {
             x: f.grid.xs(),
             y: f.grid.ys(),
             density: &f.density,
+            current: f.current.as_ref(),
         })
+    }
+
+    /// marginal_s.csv columns (`s, x, y, fp, theory`; `fp` NaN without an FP run), when the
+    /// scenario has a `[valley_curve]` table.
+    pub fn marginal_s(&self) -> Option<Columns> {
+        let c = self.artifacts.valley_curve.as_ref()?;
+        let t = &c.theory;
+        let fp = c.fp.clone().unwrap_or_else(|| vec![f64::NAN; t.s.len()]);
+        Some(vec![
+            ("s".to_string(), t.s.clone()),
+            ("x".to_string(), t.x.clone()),
+            ("y".to_string(), t.y.clone()),
+            ("fp".to_string(), fp),
+            ("theory".to_string(), t.density.clone()),
+        ])
     }
 
     /// marginal_x.csv columns (`x` first), when the FP or the theory ran.

@@ -4,6 +4,7 @@
 mod convert;
 mod core;
 mod errors;
+mod expression;
 mod result;
 mod scenario;
 mod sweep;
@@ -156,6 +157,7 @@ fn _flatscape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RunResult>()?;
     m.add_class::<result::FpSolution>()?;
     m.add_class::<result::SamplerRun>()?;
+    m.add_class::<expression::ExpressionLoss>()?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_class::<sweep::SweepTask>()?;

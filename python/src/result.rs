@@ -27,6 +27,7 @@ pub struct FpSolution {
     x: Py<PyArray1<f64>>,
     y: Py<PyArray1<f64>>,
     density: Py<PyArray2<f64>>,
+    current: Option<Py<PyDict>>,
 }
 
 #[pymethods]
@@ -47,6 +48,15 @@ impl FpSolution {
     #[getter]
     fn density(&self, py: Python<'_>) -> Py<PyArray2<f64>> {
         self.density.clone_ref(py)
+    }
+
+    /// The steady probability current J = −(P∇L + ∇·(DP)) on cell faces, or None for a
+    /// transient-only run: a dict with `jx` (nx − 1, ny) on the x-faces between neighbouring
+    /// cell centres, `jy` (nx, ny − 1) on the y-faces, and `psi` (nx − 1, ny − 1), the stream
+    /// function at the interior cell corners (J = (∂yψ, −∂xψ)); summary.json has its integrals.
+    #[getter]
+    fn current(&self, py: Python<'_>) -> Option<Py<PyDict>> {
+        self.current.as_ref().map(|c| c.clone_ref(py))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -92,6 +102,7 @@ pub struct RunResult {
     sampler: Option<Py<SamplerRun>>,
     marginals: Option<Py<PyDict>>,
     marginals_y: Option<Py<PyDict>>,
+    marginal_s: Option<Py<PyDict>>,
     sweep: Option<Py<PyDict>>,
 }
 
@@ -137,12 +148,29 @@ impl RunResult {
                 // reallocated; numpy keeps `owner` alive as the array's base.
                 let density = unsafe { PyArray2::borrow_from_array(&view, owner.into_any()) };
                 density.readwrite().make_nonwriteable();
+                let current = match fp.current {
+                    None => None,
+                    Some(c) => {
+                        let d = PyDict::new(py);
+                        let field = |v: &[f64], rows: usize, cols: usize| {
+                            numpy::ndarray::Array2::from_shape_vec((rows, cols), v.to_vec())
+                                .map_err(|e| {
+                                    solver_error(py, &format!("internal error: current: {e}"))
+                                })
+                        };
+                        d.set_item("jx", field(&c.jx, nx - 1, ny)?.into_pyarray(py))?;
+                        d.set_item("jy", field(&c.jy, nx, ny - 1)?.into_pyarray(py))?;
+                        d.set_item("psi", field(&c.psi, nx - 1, ny - 1)?.into_pyarray(py))?;
+                        Some(d.unbind())
+                    }
+                };
                 Some(Py::new(
                     py,
                     FpSolution {
                         x: fp.x.into_pyarray(py).unbind(),
                         y: fp.y.into_pyarray(py).unbind(),
                         density: density.unbind(),
+                        current,
                     },
                 )?)
             }
@@ -191,6 +219,7 @@ impl RunResult {
             sampler,
             marginals: dict(&computed.marginals())?,
             marginals_y: dict(&computed.marginals_y())?,
+            marginal_s: dict(&computed.marginal_s())?,
             sweep: dict(&computed.sweep())?,
             computed,
         })
@@ -242,6 +271,14 @@ impl RunResult {
         }
     }
 
+    /// The densities along a curved valley of minima Γ (marginal_s.csv): `s` (arclength), `x`,
+    /// `y` (the point of Γ), `fp` (FP density integrated across Γ; NaN without FP) and `theory`
+    /// (the reduced theory along Γ); None without a `[valley_curve]` table.
+    #[getter]
+    fn marginal_s(&self, py: Python<'_>) -> Option<Py<PyDict>> {
+        self.marginal_s.as_ref().map(|f| f.clone_ref(py))
+    }
+
     /// The sweep table (sweep.csv columns; NaN where a column does not apply), or None.
     #[getter]
     fn sweep(&self, py: Python<'_>) -> Option<Py<PyDict>> {
@@ -267,6 +304,7 @@ impl RunResult {
         let parts: Vec<&str> = [
             ("fp", self.fp.is_some()),
             ("marginals", self.marginals.is_some()),
+            ("marginal_s", self.marginal_s.is_some()),
             ("sampler", self.sampler.is_some()),
             ("sweep", self.sweep.is_some()),
         ]

@@ -11,6 +11,11 @@ use crate::noise::Noise;
 pub const MAX_START_STEPS: usize = 64;
 /// Largest number of grid cells (2048 × 2048 and a little more).
 pub const MAX_CELLS: usize = 4_200_000;
+/// Largest D/h² or |∇L|/h on the grid the FP operator accepts (its rates must stay finite
+/// through assembly, scaling and elimination).
+pub const MAX_COEFFICIENT: f64 = 1e150;
+/// Largest dt·D/h² of a transient step (beyond it the step's factorisation loses every digit).
+pub const MAX_STIFFNESS: f64 = 1e15;
 /// Largest `eigenvalues` accepted (the Krylov space grows as 3k + 20 vectors per parity sector).
 pub const MAX_EIGENVALUES: usize = 64;
 
@@ -149,6 +154,69 @@ impl FokkerPlanckConfig {
                 ),
             ));
         }
+        self.validate_scale(key, valley, noise)
+    }
+
+    /// The operator's coefficients must be representable: D/h² and |∇L|/h below
+    /// [`MAX_COEFFICIENT`] at every cell centre, and for a transient dt·D/h² below
+    /// [`MAX_STIFFNESS`] (beyond it a step's matrix I − γ dt A is I to round-off only where
+    /// D vanishes and its factorisation loses every digit elsewhere).
+    fn validate_scale<L: Loss2d + ?Sized>(&self, key: &str, loss: &L, noise: &Noise) -> Check {
+        let grid = super::grid::Grid::new(&self.x, &self.y);
+        let (mut d_max, mut g_max) = (0.0f64, 0.0f64);
+        let mut d_at = [0.0, 0.0];
+        let mut g_at = [0.0, 0.0];
+        for i in 0..grid.nx {
+            let x = grid.x(i);
+            for j in 0..grid.ny {
+                let y = grid.y(j);
+                let d = noise.diffusion(loss, x, y);
+                let g = loss.gradient(x, y);
+                let dm = d[0][0].abs().max(d[1][1].abs()).max(d[0][1].abs());
+                let gm = g[0].abs().max(g[1].abs());
+                // A NaN coefficient is kept as the maximum and caught by the is_finite tests below.
+                if dm.is_nan() || dm > d_max {
+                    d_max = dm;
+                    d_at = [x, y];
+                }
+                if gm.is_nan() || gm > g_max {
+                    g_max = gm;
+                    g_at = [x, y];
+                }
+            }
+        }
+        let h = grid.dx.min(grid.dy);
+        if !d_max.is_finite() || d_max / (h * h) >= MAX_COEFFICIENT {
+            return Err(Invalid::new(
+                "noise",
+                format!(
+                    "the diffusion tensor reaches {d_max:e} at (x, y) = ({}, {}) of the Fokker–Planck grid: D/h² = {:e} is beyond what the solver represents ({MAX_COEFFICIENT:e}); reduce the noise or the loss's scale",
+                    d_at[0],
+                    d_at[1],
+                    d_max / (h * h)
+                ),
+            ));
+        }
+        if !g_max.is_finite() || g_max / h >= MAX_COEFFICIENT {
+            return Err(Invalid::new(
+                "landscape",
+                format!(
+                    "the loss's gradient reaches {g_max:e} at (x, y) = ({}, {}) of the Fokker–Planck grid: |∇L|/h = {:e} is beyond what the solver represents ({MAX_COEFFICIENT:e}); rescale the loss or shrink the domain",
+                    g_at[0],
+                    g_at[1],
+                    g_max / h
+                ),
+            ));
+        }
+        let stiffness = self.dt * d_max / (h * h);
+        if self.t_end > 0.0 && stiffness >= MAX_STIFFNESS {
+            return Err(Invalid::new(
+                format!("{key}.dt"),
+                format!(
+                    "the transient step is too stiff for double precision: dt·D/h² = {stiffness:e} (at most {MAX_STIFFNESS:e}); take a smaller dt, or a steady solve"
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -209,7 +277,7 @@ impl FokkerPlanckConfig {
                 }
             }
         }
-        Ok(())
+        self.validate_scale(key, loss, noise)
     }
 
     fn validate_common(&self, key: &str, noise: &Noise) -> Check {

@@ -40,6 +40,10 @@ pub use train::{Optimiser, RunOutcome, RunSpec, Schedule};
 
 /// Largest parameter count for which the dense Hessian is formed (P² doubles, O(P³) eigen).
 pub const MAX_HESSIAN_PARAMS: usize = 8000;
+/// Largest network (parameter count) the check trains: ten million weights and biases.
+pub const MAX_PARAMS: usize = 10_000_000;
+/// Largest number of training seeds (`seeds = N` or a list).
+pub const MAX_SEEDS: usize = 10_000;
 /// Step of the central-difference check of the Hessian-vector product.
 pub const HVP_CHECK_STEP: f64 = 1e-4;
 /// Seed stream of the random direction of the HVP check.
@@ -213,6 +217,23 @@ impl NetworkConfig {
                 "must list at least one hidden layer, every width >= 1",
             ));
         }
+        // Parameter count with overflow checks, before any layer is built.
+        let params = self.layer_sizes().windows(2).try_fold(0usize, |acc, w| {
+            w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(acc)
+        });
+        match params {
+            Some(p) if p <= MAX_PARAMS => {}
+            _ => {
+                return Err(Invalid::new(
+                    k("hidden"),
+                    format!(
+                        "the network {:?} has {} parameters; at most {MAX_PARAMS} are supported (use narrower layers)",
+                        self.layer_sizes(),
+                        params.map_or_else(|| "more than 2^64".to_string(), |p| p.to_string())
+                    ),
+                ));
+            }
+        }
         if !(2..total).contains(&self.train_size) {
             return Err(Invalid::new(
                 k("train_size"),
@@ -254,6 +275,18 @@ impl NetworkConfig {
         }
         match &self.seeds {
             Seeds::Count(0) => return Err(Invalid::new(k("seeds"), "must be >= 1")),
+            Seeds::Count(n) if *n > MAX_SEEDS => {
+                return Err(Invalid::new(
+                    k("seeds"),
+                    format!("at most {MAX_SEEDS} training runs, got {n}"),
+                ));
+            }
+            Seeds::List(l) if l.len() > MAX_SEEDS => {
+                return Err(Invalid::new(
+                    k("seeds"),
+                    format!("at most {MAX_SEEDS} training runs, got {}", l.len()),
+                ));
+            }
             Seeds::List(l) if l.is_empty() => {
                 return Err(Invalid::new(k("seeds"), "must list at least one seed"));
             }

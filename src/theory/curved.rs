@@ -960,7 +960,7 @@ pub fn marginal_along(
     out
 }
 
-/// `[valley_curve]`: the reduced theory along a curved valley of minima Γ (docs/reference.md §6.9).
+/// `[valley_curve]`: the reduced theory along a curved valley of minima Γ (docs/reference.md §6.10).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValleyCurveConfig {

@@ -89,6 +89,9 @@ pub struct TheoryConfig {
     pub discrete_time: bool,
 }
 
+/// Largest ε λ0, |λ_n| or λ(±x_max) the theory accepts (beyond it exp(−L_eff) overflows).
+pub const MAX_COEFFICIENT: f64 = 1e150;
+
 impl TheoryConfig {
     /// Check every value against the landscape and the FP domain (when there is one); `key` is
     /// the table's dotted name.
@@ -128,6 +131,21 @@ impl TheoryConfig {
                 "landscape.lambda",
                 format!(
                     "the theory needs λ(x) > 0 on |x| <= {x_max}, but its minimum there is {min_lambda:.4}"
+                ),
+            ));
+        }
+        // The theory integrates exp(−L_eff) built from ε λ0 and λ(x): astronomically large
+        // coefficients overflow it to NaN.
+        let lambda_max = valley.lambda_at(x_max).max(valley.lambda_at(-x_max));
+        let coefficient = (valley.epsilon * valley.lambda0())
+            .abs()
+            .max(valley.lambda.iter().fold(0.0f64, |m, c| m.max(c.abs())))
+            .max(lambda_max);
+        if coefficient.is_nan() || coefficient >= MAX_COEFFICIENT {
+            return Err(Invalid::new(
+                "landscape",
+                format!(
+                    "the theory needs ε λ0, the coefficients λ_n and λ(±{x_max}) below {MAX_COEFFICIENT:e}; the largest is {coefficient:e}"
                 ),
             ));
         }

@@ -15,9 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flatscape::config::NoProgress;
-use flatscape::fp::FpError;
 use flatscape::scenario::{Scenario, ScenarioError};
-use flatscape::study::StudyError;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
@@ -37,7 +35,6 @@ struct Tally {
     rejected: u64,
     validated: u64,
     ran: u64,
-    known: u64,
 }
 
 impl Tally {
@@ -50,7 +47,6 @@ impl Tally {
                 self.validated += 1;
                 self.ran += 1;
             }
-            Outcome::Known => self.known += 1,
         }
     }
 }
@@ -60,9 +56,6 @@ enum Outcome {
     Rejected,
     Validated,
     Ran,
-    /// Hit a known, reported bug ([`extreme_fp_coefficients`], [`vanishing_initial_density`],
-    /// [`huge_network`], [`overflowing_valley`]).
-    Known,
 }
 
 /// A rejected input: a message, and a 1-based position inside the text when there is one.
@@ -122,8 +115,8 @@ fn cheap(sc: &Scenario) -> bool {
     sc.sampler().is_none() && sc.network().is_none() && sc.sweep().is_none() && fp_ok && theory_ok
 }
 
-/// Known bugs (reported, not fixed: they belong to `src/noise.rs`, `src/landscape` and
-/// `src/fp`): a noise or valley whose operator coefficients D/h² or |∇L|/h overflow (e.g.
+/// Fixed bugs (now rejected by `FokkerPlanckConfig`'s coefficient scan, naming `noise`,
+/// `landscape` or `fokker_planck.dt`): a noise or valley whose operator coefficients D/h² or |∇L|/h overflow (e.g.
 /// anisotropic Δ = 1e308, or λ0 = 1e308) validates and makes the FP matrix singular; and an FP
 /// transient whose implicit step I − dt·L loses the identity to rounding, dt·max|D|/h² ≳ 1e16,
 /// validates and then fails with "the matrix is singular" or "the density is not finite".
@@ -159,9 +152,10 @@ fn extreme_fp_coefficients(sc: &Scenario) -> bool {
         || (c.t_end > 0.0 && (stiffness.is_nan() || stiffness >= 1e15))
 }
 
-/// Known bug (reported, not fixed: it belongs to `src/network`): `NetworkConfig::validate`
-/// counts the parameters with unchecked `usize` arithmetic (`Mlp::new`), which panics with
-/// "attempt to multiply with overflow" when overflow checks are on. True when `text` has a
+/// Fixed bug (`NetworkConfig::validate` now counts the parameters with checked arithmetic and
+/// rejects more than `MAX_PARAMS`): it counted them with unchecked `usize` arithmetic
+/// (`Mlp::new`), which panicked with "attempt to multiply with overflow" when overflow checks
+/// are on. True when `text` has a
 /// `[network] hidden` width of 2^26 or more (two such layers overflow 64 bits).
 fn huge_network(text: &str) -> bool {
     let Ok(t) = text.parse::<Table>() else {
@@ -177,8 +171,8 @@ fn huge_network(text: &str) -> bool {
     })
 }
 
-/// Known bug (reported, not fixed: it belongs to `src/landscape` / `src/theory`): ε and the
-/// λ_n are not bounded, and when ε λ0 or some λ_n is astronomically large (≥ 1e150; 1e308
+/// Fixed bug (`TheoryConfig::validate` now bounds them by `theory::MAX_COEFFICIENT`): ε and
+/// the λ_n were not bounded, and when ε λ0 or some λ_n is astronomically large (≥ 1e150; 1e308
 /// measured) or λ(x_max) overflows, the theory's `mean_abs_x_reduced` is NaN although
 /// `TheorySummary` promises finite plain numbers.
 fn overflowing_valley(sc: &Scenario) -> bool {
@@ -192,7 +186,7 @@ fn overflowing_valley(sc: &Scenario) -> bool {
         || !v.lambda_at(x).is_finite()
 }
 
-/// Known bug (reported, not fixed: it belongs to `src/fp`): a Gaussian initial density is
+/// Fixed bug (the initial density is now the Gaussian's mass per cell): a Gaussian initial density was
 /// sampled at cell centres; when it is narrow next to the cells, every sample underflows to 0, normalising gives NaN, and the transient fails with "the
 /// density is not finite". True when `sc`'s initial density is zero at every centre.
 fn vanishing_initial_density(sc: &Scenario) -> bool {
@@ -221,11 +215,6 @@ fn vanishing_initial_density(sc: &Scenario) -> bool {
 fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
     let art = match flatscape::study::run(sc, &NoProgress) {
         Ok(art) => art,
-        Err(StudyError::Fp(FpError::Singular(_) | FpError::NotFinite(_)))
-            if extreme_fp_coefficients(sc) =>
-        {
-            return Ok(Outcome::Known);
-        }
         Err(e) => {
             return Err(TestCaseError::fail(format!(
                 "a validated scenario failed to run: {e}\n{}",
@@ -234,15 +223,6 @@ fn check_run(sc: &Scenario) -> Result<Outcome, TestCaseError> {
         }
     };
     if let Some(th) = &art.summary.theory {
-        let finite = [
-            th.x_ss,
-            th.flatness_ss,
-            th.mean_abs_x_reduced,
-            th.mode_abs_x_reduced,
-        ];
-        if !finite.iter().all(|v| v.is_finite()) && overflowing_valley(sc) {
-            return Ok(Outcome::Known);
-        }
         for (name, v) in [
             ("x_ss", th.x_ss),
             ("flatness_ss", th.flatness_ss),
@@ -265,7 +245,6 @@ fn check_text(text: &str, run: bool) -> Result<Outcome, TestCaseError> {
     let parsed = std::panic::catch_unwind(|| Scenario::from_toml_str(text, Path::new(ORIGIN)));
     let parsed = match parsed {
         Ok(p) => p,
-        Err(_) if huge_network(text) => return Ok(Outcome::Known),
         Err(panic) => std::panic::resume_unwind(panic),
     };
     match parsed {
@@ -329,13 +308,12 @@ fn fuzz<S: Strategy>(
     let t = tally.into_inner();
     let (slow_t, slow_input) = slowest.into_inner();
     eprintln!(
-        "fuzz {name}: {} executions in {:.1} s ({} rejected, {} validated, {} ran, {} hit a known bug); slowest {:.3} s: {:.2000}",
+        "fuzz {name}: {} executions in {:.1} s ({} rejected, {} validated, {} ran); slowest {:.3} s: {:.2000}",
         t.cases,
         clock.elapsed().as_secs_f64(),
         t.rejected,
         t.validated,
         t.ran,
-        t.known,
         slow_t.as_secs_f64(),
         slow_input
     );
@@ -1355,7 +1333,6 @@ fn an_fp_axis_too_wide_or_too_narrow_for_the_solver_is_rejected() {
 /// The fix belongs in `FokkerPlanckConfig::validate` (src/fp/config.rs): reject a transient with
 /// dt·max|D|/h² above ~1e12, or cap D.
 #[test]
-#[ignore = "bug in src/fp (FP transient with dt·D/h² ≳ 1e16 validates, then fails); not fixable in src/scenario.rs or src/config"]
 fn a_stiff_fp_transient_is_rejected_or_runs() {
     let transient = "t_end = 0.27\ndt = 0.012\nsteady = false\n\
                      initial = { kind = \"gaussian\", mean = [0.0, 0.0], std = [0.02, 0.02] }";
@@ -1420,7 +1397,6 @@ fn a_sweep_of_too_many_points_is_rejected_before_it_is_built() {
 /// with overflow". The fix belongs in `NetworkConfig::validate` (src/network/mod.rs): checked
 /// arithmetic and a bound on the parameter count.
 #[test]
-#[ignore = "bug in src/network (unbounded, unchecked parameter count); not fixable in src/scenario.rs or src/config"]
 fn a_network_too_large_to_allocate_is_rejected() {
     for hidden in [
         "[4294967296, 4294967296]",
@@ -1537,7 +1513,6 @@ fn a_seed_above_the_largest_toml_integer_is_rejected_with_its_key() {
 /// The fix belongs in `Valley2d::validate` (src/landscape/mod.rs: bound ε λ0 and λ(x) on the
 /// domain) or in the theory's reduced marginal (src/theory).
 #[test]
-#[ignore = "bug in src/landscape or src/theory (ε λ0 overflow gives a NaN summary); not fixable in src/scenario.rs or src/config"]
 fn an_overflowing_valley_is_rejected_or_gives_a_finite_theory_summary() {
     let src = "name = \"0\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 1e308\nlambda = [6.8]\n\
                [noise]\nkind = \"isotropic\"\ntemperature = 0.0001\n[theory]\nx_cells = 51\n";
@@ -1586,7 +1561,6 @@ fn a_narrow_initial_gaussian_is_rejected_or_runs() {
 /// entries of D must be finite, not only the parameters) and `FokkerPlanckConfig::validate`
 /// (src/fp/config.rs: D/h² must be finite).
 #[test]
-#[ignore = "bug in src/noise.rs (anisotropic Δ/κ overflows to inf after validation); not fixable in src/scenario.rs or src/config"]
 fn an_anisotropic_noise_whose_d11_overflows_is_rejected() {
     for kappa in ["0.1", "2.14"] {
         let src = &format!(
@@ -1610,7 +1584,6 @@ fn an_anisotropic_noise_whose_d11_overflows_is_rejected() {
 /// (src/landscape/mod.rs: bound the coefficients) or `FokkerPlanckConfig::validate`
 /// (src/fp/config.rs: finite operator coefficients on the grid).
 #[test]
-#[ignore = "bug in src/landscape or src/fp (λ0 = 1e308 validates, FP matrix singular); not fixable in src/scenario.rs or src/config"]
 fn a_valley_too_steep_for_the_fp_grid_is_rejected_or_runs() {
     let src = "name = \"a\"\n[landscape]\nkind = \"valley2d\"\nepsilon = 0.0\n\
                lambda = [1e308, 0.0, 0.0, 0.0]\n\

@@ -14,6 +14,7 @@ Every number comes from the same Rust code as the ``flatscape`` command line.
 
 from ._errors import ScenarioError, SolverError, SweepFolderError
 from ._flatscape import (
+    ExpressionLoss,
     FpSolution,
     RunResult,
     SamplerRun,
@@ -27,6 +28,7 @@ from ._flatscape import (
 from ._sweep import sweep
 
 __all__ = [
+    "ExpressionLoss",
     "FpSolution",
     "RunResult",
     "SamplerRun",
