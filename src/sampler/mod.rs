@@ -731,8 +731,10 @@ fn run_rule_2d<M: LaneLoss>(rule: Rule, v: &M, plan: &Plan, start: &[f64], b: us
 }
 
 /// Dispatch a 2-D batch to a copy of the kernel compiled for the best available vector
-/// instructions. Every copy does the same IEEE operations in the same order (no FMA
-/// contraction), so results do not depend on which one runs.
+/// instructions. Every copy does the same IEEE operations in the same order: no implicit FMA
+/// contraction, and the explicit `mul_add`s are single-rounding fused multiply-adds everywhere
+/// (hardware FMA in the AVX-512 and AVX2 copies, the correctly rounded library `fma` in the
+/// baseline copy), so results do not depend on which one runs.
 fn run_2d<R: Rule2d, M: LaneLoss>(
     rule: &R,
     v: &M,
@@ -745,11 +747,13 @@ fn run_2d<R: Rule2d, M: LaneLoss>(
     {
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { run_2d_avx512(rule, v, plan, start, batch) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: as above.
             return unsafe { run_2d_avx2(rule, v, plan, start, batch) };
         }
@@ -758,7 +762,7 @@ fn run_2d<R: Rule2d, M: LaneLoss>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn run_2d_avx2<R: Rule2d, M: LaneLoss>(
     rule: &R,
     v: &M,
@@ -770,7 +774,7 @@ fn run_2d_avx2<R: Rule2d, M: LaneLoss>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 fn run_2d_avx512<R: Rule2d, M: LaneLoss>(
     rule: &R,
     v: &M,
@@ -793,11 +797,13 @@ fn run_nd(
     {
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { run_nd_avx512(rule, v, plan, start, range) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: as above.
             return unsafe { run_nd_avx2(rule, v, plan, start, range) };
         }
@@ -806,7 +812,7 @@ fn run_nd(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn run_nd_avx2(
     rule: RuleNd,
     v: &ValleyNd,
@@ -818,7 +824,7 @@ fn run_nd_avx2(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 fn run_nd_avx512(
     rule: RuleNd,
     v: &ValleyNd,

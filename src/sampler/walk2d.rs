@@ -109,10 +109,10 @@ impl LaneLoss for ExprLoss {
 
 #[inline(always)]
 fn horner(c: &[f64], x2: &Lanes) -> Lanes {
-    let mut acc = [0.0; LANES];
+    let mut acc: Lanes = [0.0; LANES];
     for &ck in c.iter().rev() {
         for l in 0..LANES {
-            acc[l] = acc[l] * x2[l] + ck;
+            acc[l] = acc[l].mul_add(x2[l], ck);
         }
     }
     acc
