@@ -302,7 +302,7 @@ fn run_schedule(
 /// m = 64 and 128; the distance of both to it is printed).
 /// `cargo test --release --test it fp_adaptive::table -- --ignored --nocapture`
 #[test]
-#[ignore = "prints a table (about 2 minutes at 128²)"]
+#[ignore = "prints a table (about 5 minutes at 128² on 2 loaded cores)"]
 fn table_anisotropic_valley_adaptive_vs_fixed() {
     use std::time::Instant;
     let valley = Valley2d {
