@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use crate::config::{AxisConfig, NoProgress};
 use crate::fp::{
     self, CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, grid::Grid, operator, passage,
@@ -82,10 +84,14 @@ impl Ctx<'_> {
             eprintln!("figures: running {file}");
         }
         let dir = self.out.join("runs").join(sc.name());
-        let (art, _) = run_into(&sc, &dir, self.opts.quiet)?;
-        self.report
-            .runs
-            .push((sc.name().to_string(), clock.elapsed().as_secs_f64()));
+        // No progress bars: runs of different groups overlap, and their bars would overwrite each
+        // other; the lines above and below say what runs and how long it took (Ctrl-C still works).
+        let (art, _) = run_into(&sc, &dir, true)?;
+        let secs = clock.elapsed().as_secs_f64();
+        if !self.opts.quiet {
+            eprintln!("figures: {file} took {secs:.1} s");
+        }
+        self.report.runs.push((sc.name().to_string(), secs));
         Ok((sc, art))
     }
 
@@ -136,20 +142,57 @@ impl Ctx<'_> {
 pub fn figures(scenarios: &Path, opts: &RunOptions) -> Result<FigureReport, AppError> {
     let default = if opts.quick { QUICK_OUT } else { "output" };
     let out = opts.out.clone().unwrap_or_else(|| PathBuf::from(default));
-    let mut ctx = Ctx {
-        scenarios,
-        out,
-        opts: opts.clone(),
-        report: FigureReport::default(),
-    };
-    flatness_dynamics(&mut ctx)?;
-    phase_diagrams(&mut ctx)?;
-    valley_reshaping(&mut ctx)?;
-    trajectories(&mut ctx)?;
-    beyond_the_paper(&mut ctx)?;
-    expression_landscapes(&mut ctx)?;
-    real_network(&mut ctx)?;
-    Ok(ctx.report)
+    type Phase = fn(&mut Ctx<'_>) -> Result<(), AppError>;
+    // Longest first (in start order): the phases share one rayon pool, so the serial parts of one (LU
+    // factorisations, transient steps, rendering) overlap with the parallel parts of another.
+    let phases: [(&str, Phase); 7] = [
+        ("real network", real_network),
+        ("phase diagrams", phase_diagrams),
+        ("beyond the paper", beyond_the_paper),
+        ("flatness dynamics", flatness_dynamics),
+        ("valley reshaping", valley_reshaping),
+        ("expression landscapes", expression_landscapes),
+        ("trajectories", trajectories),
+    ];
+    let results: Vec<std::sync::Mutex<Option<Result<FigureReport, AppError>>>> =
+        phases.iter().map(|_| Default::default()).collect();
+    rayon::scope_fifo(|s| {
+        for ((name, phase), slot) in phases.iter().zip(&results) {
+            let out = out.clone();
+            s.spawn_fifo(move |_| {
+                let mut ctx = Ctx {
+                    scenarios,
+                    out,
+                    opts: opts.clone(),
+                    report: FigureReport::default(),
+                };
+                let clock = Instant::now();
+                let res = phase(&mut ctx).map(|()| ctx.report);
+                if !opts.quiet {
+                    eprintln!(
+                        "figures: {name} took {:.1} s",
+                        clock.elapsed().as_secs_f64()
+                    );
+                }
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(res);
+                }
+            });
+        }
+    });
+    // Reports in the gallery's order (as the phases used to run one after the other).
+    let order = [3, 1, 4, 6, 2, 5, 0];
+    let mut report = FigureReport::default();
+    for k in order {
+        let part = results[k]
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            .expect("every phase ran")?;
+        report.figures.extend(part.figures);
+        report.runs.extend(part.runs);
+    }
+    Ok(report)
 }
 
 /// Figs. 2(a) and 3(a): flatness against time on the N-D valley.
@@ -500,10 +543,11 @@ fn beyond_the_paper(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     } else {
         &[0.001, 0.002, 0.004]
     };
-    let mut rows = Vec::new();
-    for &d in points {
-        rows.push((d, search_times(d, ctx.opts.quick)?));
-    }
+    let quick = ctx.opts.quick;
+    let rows = points
+        .par_iter()
+        .map(|&d| search_times(d, quick).map(|r| (d, r)))
+        .collect::<Result<Vec<_>, AppError>>()?;
     let col = |f: fn(&(f64, f64, f64, f64)) -> f64| -> Vec<f64> {
         rows.iter().map(|r| f(&r.1)).collect()
     };
@@ -579,11 +623,21 @@ pub fn hopping_rate_plot(quick: bool) -> Result<LinePlot, AppError> {
             &[128, 256, 512, 1024, 2048],
         )
     };
+    // Every (grid, ratio) solve is independent: run them all at once, read them in order.
+    let pairs: Vec<(usize, f64)> = grids
+        .iter()
+        .flat_map(|&nx| fp_ratios.iter().map(move |&r| (nx, r)))
+        .collect();
+    let solved = pairs
+        .par_iter()
+        .map(|&(nx, r)| hopping::fp_hopping(&valley, r * star, nx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut solved = solved.into_iter();
     for (n, &nx) in grids.iter().enumerate() {
         let mut xs = Vec::new();
         let (mut spec, mut pass) = (Vec::new(), Vec::new());
         for &r in fp_ratios {
-            let h = hopping::fp_hopping(&valley, r * star, nx)?;
+            let h = solved.next().expect("one solve per (grid, ratio)");
             if h.from_spectrum > hopping::RATE_FLOOR {
                 xs.push(r);
                 spec.push(h.from_spectrum.log10());
@@ -623,29 +677,32 @@ fn grid_convergence(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     let noise = Noise::Constant { d };
     let a = [1.0, 2.0];
     let exact = |i: usize, j: usize| 2.0 * d[i][j] / (a[i] + a[j]);
-    let mut h = Vec::new();
-    let mut err = Vec::new();
     let sizes: &[usize] = if ctx.opts.quick {
         &[16, 32]
     } else {
         &[16, 32, 64, 128, 256]
     };
-    for &n in sizes {
-        let cfg = FokkerPlanckConfig::steady(
-            AxisConfig::new(-1.5, 1.5, n),
-            AxisConfig::new(-1.0, 1.0, n),
-        );
-        let plan = FpPlan::new(valley.clone(), noise.clone(), cfg)
-            .map_err(|e| AppError::from(StudyError::from(e)))?;
-        let res = fp::solve(&plan, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))?;
-        let c = res.summary.cov;
-        let e = (c[0][0] - exact(0, 0))
-            .abs()
-            .max((c[1][1] - exact(1, 1)).abs())
-            .max((c[0][1] - exact(0, 1)).abs());
-        h.push(3.0 / n as f64);
-        err.push(e);
-    }
+    let (h, err): (Vec<f64>, Vec<f64>) = sizes
+        .par_iter()
+        .map(|&n| -> Result<(f64, f64), AppError> {
+            let cfg = FokkerPlanckConfig::steady(
+                AxisConfig::new(-1.5, 1.5, n),
+                AxisConfig::new(-1.0, 1.0, n),
+            );
+            let plan = FpPlan::new(valley.clone(), noise.clone(), cfg)
+                .map_err(|e| AppError::from(StudyError::from(e)))?;
+            let res =
+                fp::solve(&plan, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))?;
+            let c = res.summary.cov;
+            let e = (c[0][0] - exact(0, 0))
+                .abs()
+                .max((c[1][1] - exact(1, 1)).abs())
+                .max((c[0][1] - exact(0, 1)).abs());
+            Ok((3.0 / n as f64, e))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?
+        .into_iter()
+        .unzip();
     let reference: Vec<f64> = h.iter().map(|&x| err[0] * (x / h[0]).powi(2)).collect();
     ctx.plot(
         "fp_grid_convergence",
@@ -672,33 +729,35 @@ fn noise_power(ctx: &mut Ctx<'_>) -> Result<(), AppError> {
     } else {
         (960, 240)
     };
-    let mut series = Vec::new();
-    for (n, (power, delta_s)) in [(2.0, 0.002), (1.0, 0.002), (1.0, 0.008)]
-        .into_iter()
+    let cases = [(2.0, 0.002), (1.0, 0.002), (1.0, 0.008)];
+    let series = cases
+        .par_iter()
         .enumerate()
-    {
-        let cfg = FokkerPlanckConfig::steady(
-            AxisConfig::new(-1.6, 1.6, cells.0),
-            AxisConfig::new(-0.6, 0.6, cells.1),
-        );
-        let noise = Noise::Hessian {
-            eta: 1.0,
-            sigma: delta_s,
-            power,
-        };
-        let plan = FpPlan::new(valley.clone(), noise, cfg)
-            .map_err(|e| AppError::from(StudyError::from(e)))?;
-        let res = fp::solve(&plan, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))?;
-        let px = res.grid.marginal_x(&res.density);
-        let star = -valley.epsilon * valley.lambda0().powf(2.0 - power) / valley.lambda1();
-        series.push(Series::new(
-            format!("γ = {power}, Δ_S = {delta_s} (Δ_S* = {star:.4})"),
-            &res.grid.xs(),
-            &px,
-            n,
-            [Mark::Line, Mark::Dashed, Mark::Line][n],
-        ));
-    }
+        .map(|(n, &(power, delta_s))| -> Result<Series, AppError> {
+            let cfg = FokkerPlanckConfig::steady(
+                AxisConfig::new(-1.6, 1.6, cells.0),
+                AxisConfig::new(-0.6, 0.6, cells.1),
+            );
+            let noise = Noise::Hessian {
+                eta: 1.0,
+                sigma: delta_s,
+                power,
+            };
+            let plan = FpPlan::new(valley.clone(), noise, cfg)
+                .map_err(|e| AppError::from(StudyError::from(e)))?;
+            let res =
+                fp::solve(&plan, &NoProgress).map_err(|e| AppError::from(StudyError::from(e)))?;
+            let px = res.grid.marginal_x(&res.density);
+            let star = -valley.epsilon * valley.lambda0().powf(2.0 - power) / valley.lambda1();
+            Ok(Series::new(
+                format!("γ = {power}, Δ_S = {delta_s} (Δ_S* = {star:.4})"),
+                &res.grid.xs(),
+                &px,
+                n,
+                [Mark::Line, Mark::Dashed, Mark::Line][n],
+            ))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
     ctx.plot(
         "noise_power_gamma1_vs_gamma2",
         &LinePlot {

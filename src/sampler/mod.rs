@@ -542,6 +542,9 @@ pub struct SamplerSummary {
     /// 2-D: time- and walker-averaged [x, y].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean_ss: Option<[f64; 2]>,
+    /// 2-D: standard errors of `mean_ss` (walker-to-walker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_ss_stderr: Option<[f64; 2]>,
     /// 2-D: time- and walker-averaged [[x², xy], [xy, y²]].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub second_moment_ss: Option<[[f64; 2]; 2]>,
@@ -554,6 +557,13 @@ pub struct SamplerSummary {
     /// Standard error of `search_time`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_time_stderr: Option<f64>,
+    /// Expression landscapes: mean over walkers of the time average of ln(x/y)² (every
+    /// fourth post-burn-in step; ln|x/y| off the branches xy > 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_ratio_sq_ss: Option<f64>,
+    /// Standard error of `log_ratio_sq_ss` (walker-to-walker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_ratio_sq_ss_stderr: Option<f64>,
     /// Fraction of histogram samples that fell outside the FP grid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hist_outside_fraction: Option<f64>,
@@ -630,6 +640,11 @@ pub fn run(
             Model::D2(_) | Model::Expr(_) => grid,
             Model::Nd(_) => None,
         },
+        log_ratio_stride: Plan::log_ratio_stride(
+            matches!(model, Model::Expr(_)),
+            cfg.steps,
+            cfg.burn_in,
+        ),
         stop: Arc::new(AtomicBool::new(false)),
     };
     let (batches, per_batch) = match model {
@@ -731,8 +746,10 @@ fn run_rule_2d<M: LaneLoss>(rule: Rule, v: &M, plan: &Plan, start: &[f64], b: us
 }
 
 /// Dispatch a 2-D batch to a copy of the kernel compiled for the best available vector
-/// instructions. Every copy does the same IEEE operations in the same order (no FMA
-/// contraction), so results do not depend on which one runs.
+/// instructions. Every copy does the same IEEE operations in the same order: no implicit FMA
+/// contraction, and the explicit `mul_add`s are single-rounding fused multiply-adds everywhere
+/// (hardware FMA in the AVX-512 and AVX2 copies, the correctly rounded library `fma` in the
+/// baseline copy), so results do not depend on which one runs.
 fn run_2d<R: Rule2d, M: LaneLoss>(
     rule: &R,
     v: &M,
@@ -745,11 +762,13 @@ fn run_2d<R: Rule2d, M: LaneLoss>(
     {
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { run_2d_avx512(rule, v, plan, start, batch) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: as above.
             return unsafe { run_2d_avx2(rule, v, plan, start, batch) };
         }
@@ -758,7 +777,7 @@ fn run_2d<R: Rule2d, M: LaneLoss>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn run_2d_avx2<R: Rule2d, M: LaneLoss>(
     rule: &R,
     v: &M,
@@ -770,7 +789,7 @@ fn run_2d_avx2<R: Rule2d, M: LaneLoss>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 fn run_2d_avx512<R: Rule2d, M: LaneLoss>(
     rule: &R,
     v: &M,
@@ -793,11 +812,13 @@ fn run_nd(
     {
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function is compiled for.
             return unsafe { run_nd_avx512(rule, v, plan, start, range) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: as above.
             return unsafe { run_nd_avx2(rule, v, plan, start, range) };
         }
@@ -806,7 +827,7 @@ fn run_nd(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn run_nd_avx2(
     rule: RuleNd,
     v: &ValleyNd,
@@ -818,7 +839,7 @@ fn run_nd_avx2(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 fn run_nd_avx512(
     rule: RuleNd,
     v: &ValleyNd,
@@ -873,6 +894,7 @@ struct Reduction {
     mean: [Welford; 2],
     m2: [Welford; 3],
     search: Welford,
+    log_ratio_sq: Welford,
 }
 
 impl Reduction {
@@ -890,6 +912,7 @@ impl Reduction {
             mean: [Welford::default(); 2],
             m2: [Welford::default(); 3],
             search: Welford::default(),
+            log_ratio_sq: Welford::default(),
         }
     }
 
@@ -916,6 +939,9 @@ impl Reduction {
             if let Some(s) = w.search_step {
                 self.search.add(s as f64);
             }
+            if let Some(r) = w.log_ratio_sq {
+                self.log_ratio_sq.add(r);
+            }
         }
     }
 
@@ -932,6 +958,7 @@ impl Reduction {
         let flat = self.flatness.get();
         let y_sq = self.y_sq.get();
         let search = self.search.get();
+        let log_ratio_sq = self.log_ratio_sq.get();
         let (mean_ss, second, second_se) = match (is_2d, self.m2.map(|a| a.get())) {
             (true, [Some(xx), Some(xy), Some(yy)]) => {
                 let m = self.mean.map(|a| a.get().map_or(0.0, |v| v.0));
@@ -968,10 +995,13 @@ impl Reduction {
             y_sq_ss: y_sq.map(|v| v.0),
             y_sq_ss_stderr: y_sq.map(|v| v.1),
             mean_ss,
+            mean_ss_stderr: mean_ss.map(|_| self.mean.map(|a| a.get().map_or(0.0, |v| v.1))),
             second_moment_ss: second,
             second_moment_ss_stderr: second_se,
             search_time: search.map(|v| v.0 * time_step),
             search_time_stderr: search.map(|v| v.1 * time_step),
+            log_ratio_sq_ss: log_ratio_sq.map(|v| v.0),
+            log_ratio_sq_ss_stderr: log_ratio_sq.map(|v| v.1),
             hist_outside_fraction: outside,
             walker_steps_per_second: (cfg.walkers as f64 * cfg.steps as f64) / seconds.max(1e-9),
             seconds,

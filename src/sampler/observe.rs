@@ -36,6 +36,8 @@ pub(crate) struct Plan {
     pub traj_walkers: usize,
     pub traj_stride: usize,
     pub grid: Option<(AxisConfig, AxisConfig)>,
+    /// Record ln(x/y)² every this many post-burn-in steps (2-D expression landscapes); 0 = off.
+    pub log_ratio_stride: usize,
     /// Set when the caller asked to stop; walkers check it every [`STOP_CHECK_STEPS`] steps.
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -73,6 +75,23 @@ impl Plan {
     pub fn averaged(&self) -> usize {
         self.steps - self.burn_in
     }
+
+    /// Stride of the ln(x/y)² record: every [`HIST_STRIDE`]-th post-burn-in step (fewer when
+    /// fewer steps are averaged); 0 when `on` is false.
+    pub fn log_ratio_stride(on: bool, steps: usize, burn_in: usize) -> usize {
+        if on {
+            HIST_STRIDE.min(steps - burn_in).max(1)
+        } else {
+            0
+        }
+    }
+
+    /// Post-burn-in states entering the ln(x/y)² average (steps burn_in + stride·m, m ≥ 1).
+    pub fn log_ratio_samples(&self) -> usize {
+        self.averaged()
+            .checked_div(self.log_ratio_stride)
+            .unwrap_or(0)
+    }
 }
 
 /// Result of one walker.
@@ -91,6 +110,8 @@ pub(crate) struct WalkerOut {
     pub y_sq: f64,
     /// First step at which the search observable reaches its time average.
     pub search_step: Option<usize>,
+    /// Time average of ln(x/y)² (when [`Plan::log_ratio_stride`] > 0).
+    pub log_ratio_sq: Option<f64>,
 }
 
 /// Sums of one batch on the record steps.

@@ -3,7 +3,9 @@
 //! [`LaneRng`] holds `LANES` independent xoshiro256++ states in structure-of-arrays layout
 //! (`s[k][lane]`), so one call advances every lane with plain array loops that the compiler
 //! turns into SIMD code. Gaussian pairs come from the Box–Muller transform with branch-free
-//! polynomial `ln` and `sin`/`cos` (accurate to a few ulp), so the whole generator vectorises.
+//! polynomial `ln` and `sin`/`cos` (accurate to a few ulp), so the whole generator vectorises;
+//! the polynomials are evaluated by Horner's rule with fused multiply-adds (`mul_add`, one
+//! rounding per step on every instruction set, so results do not depend on the CPU).
 //!
 //! Seeding: every lane's state is filled by SplitMix64 from a 64-bit key derived from
 //! (scenario seed, walker index, lane index) — see [`stream_key`]. A walker's numbers therefore
@@ -160,18 +162,18 @@ pub fn ln_unit(v: f64) -> f64 {
     let e = if big { e + 1.0 } else { e };
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t;
-    let mut p = 1.0 / 21.0;
-    p = p * t2 + 1.0 / 19.0;
-    p = p * t2 + 1.0 / 17.0;
-    p = p * t2 + 1.0 / 15.0;
-    p = p * t2 + 1.0 / 13.0;
-    p = p * t2 + 1.0 / 11.0;
-    p = p * t2 + 1.0 / 9.0;
-    p = p * t2 + 1.0 / 7.0;
-    p = p * t2 + 1.0 / 5.0;
-    p = p * t2 + 1.0 / 3.0;
-    p = p * t2 + 1.0;
-    e * LN_2 + 2.0 * t * p
+    let mut p: f64 = 1.0 / 21.0;
+    p = p.mul_add(t2, 1.0 / 19.0);
+    p = p.mul_add(t2, 1.0 / 17.0);
+    p = p.mul_add(t2, 1.0 / 15.0);
+    p = p.mul_add(t2, 1.0 / 13.0);
+    p = p.mul_add(t2, 1.0 / 11.0);
+    p = p.mul_add(t2, 1.0 / 9.0);
+    p = p.mul_add(t2, 1.0 / 7.0);
+    p = p.mul_add(t2, 1.0 / 5.0);
+    p = p.mul_add(t2, 1.0 / 3.0);
+    p = p.mul_add(t2, 1.0);
+    e.mul_add(LN_2, 2.0 * t * p)
 }
 
 /// (sin φ, cos φ) for φ ∈ [0, π/4], Taylor series to φ¹⁵ / φ¹⁶ (truncation below 5e-17).
@@ -179,24 +181,24 @@ pub fn ln_unit(v: f64) -> f64 {
 pub fn sincos_octant(phi: f64) -> (f64, f64) {
     let p2 = phi * phi;
     // sin φ = φ (1 + φ² S), S = Σ_{k=1..7} (−1)^k φ^{2k−2}/(2k+1)!
-    let mut s = -1.0 / 1_307_674_368_000.0; // 1/15!
-    s = s * p2 + 1.0 / 6_227_020_800.0; // 1/13!
-    s = s * p2 - 1.0 / 39_916_800.0; // 1/11!
-    s = s * p2 + 1.0 / 362_880.0; // 1/9!
-    s = s * p2 - 1.0 / 5_040.0; // 1/7!
-    s = s * p2 + 1.0 / 120.0; // 1/5!
-    s = s * p2 - 1.0 / 6.0; // 1/3!
-    let sin = phi + phi * (p2 * s);
+    let mut s: f64 = -1.0 / 1_307_674_368_000.0; // 1/15!
+    s = s.mul_add(p2, 1.0 / 6_227_020_800.0); // 1/13!
+    s = s.mul_add(p2, -1.0 / 39_916_800.0); // 1/11!
+    s = s.mul_add(p2, 1.0 / 362_880.0); // 1/9!
+    s = s.mul_add(p2, -1.0 / 5_040.0); // 1/7!
+    s = s.mul_add(p2, 1.0 / 120.0); // 1/5!
+    s = s.mul_add(p2, -1.0 / 6.0); // 1/3!
+    let sin = (phi * p2).mul_add(s, phi);
     // cos φ = 1 + φ² C, C = Σ_{k=1..8} (−1)^k φ^{2k−2}/(2k)!
-    let mut c = 1.0 / 20_922_789_888_000.0; // 1/16!
-    c = c * p2 - 1.0 / 87_178_291_200.0; // 1/14!
-    c = c * p2 + 1.0 / 479_001_600.0; // 1/12!
-    c = c * p2 - 1.0 / 3_628_800.0; // 1/10!
-    c = c * p2 + 1.0 / 40_320.0; // 1/8!
-    c = c * p2 - 1.0 / 720.0; // 1/6!
-    c = c * p2 + 1.0 / 24.0; // 1/4!
-    c = c * p2 - 0.5;
-    let cos = 1.0 + p2 * c;
+    let mut c: f64 = 1.0 / 20_922_789_888_000.0; // 1/16!
+    c = c.mul_add(p2, -1.0 / 87_178_291_200.0); // 1/14!
+    c = c.mul_add(p2, 1.0 / 479_001_600.0); // 1/12!
+    c = c.mul_add(p2, -1.0 / 3_628_800.0); // 1/10!
+    c = c.mul_add(p2, 1.0 / 40_320.0); // 1/8!
+    c = c.mul_add(p2, -1.0 / 720.0); // 1/6!
+    c = c.mul_add(p2, 1.0 / 24.0); // 1/4!
+    c = c.mul_add(p2, -0.5);
+    let cos = p2.mul_add(c, 1.0);
     (sin, cos)
 }
 

@@ -109,10 +109,10 @@ impl LaneLoss for ExprLoss {
 
 #[inline(always)]
 fn horner(c: &[f64], x2: &Lanes) -> Lanes {
-    let mut acc = [0.0; LANES];
+    let mut acc: Lanes = [0.0; LANES];
     for &ck in c.iter().rev() {
         for l in 0..LANES {
-            acc[l] = acc[l] * x2[l] + ck;
+            acc[l] = acc[l].mul_add(x2[l], ck);
         }
     }
     acc
@@ -359,6 +359,7 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
         [0.0; LANES],
         [0.0; LANES],
     );
+    let mut slr = [0.0; LANES];
     let mut ts = TsAcc::new(plan.record_steps.len());
     let mut hist = Hist::new(&plan.grid);
     let mut trajectories: Vec<(usize, Vec<[f64; 2]>)> = (0..LANES)
@@ -443,6 +444,14 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
                 sxy[l] += x[l] * y[l];
                 syy[l] += y[l] * y[l];
             }
+            // ln(x/y)² on every `log_ratio_stride`-th post-burn-in step (off: stride 0).
+            if plan.log_ratio_stride > 0 && (k - plan.burn_in).is_multiple_of(plan.log_ratio_stride)
+            {
+                for l in 0..LANES {
+                    let r = (x[l] / y[l]).abs().ln();
+                    slr[l] += r * r;
+                }
+            }
             if plan.grid.is_some() {
                 hist_countdown -= 1;
                 if hist_countdown == 0 {
@@ -486,6 +495,8 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
                 m2: [sxx[l] / n, sxy[l] / n, syy[l] / n],
                 y_sq: syy[l] / n,
                 search_step: ext[l].first_passage(xm),
+                log_ratio_sq: (plan.log_ratio_stride > 0)
+                    .then(|| slr[l] / plan.log_ratio_samples() as f64),
             }
         })
         .collect();

@@ -64,7 +64,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         let pa: &[f64; DOT_WIDTH] = pa.try_into().expect("chunk of DOT_WIDTH");
         let pb: &[f64; DOT_WIDTH] = pb.try_into().expect("chunk of DOT_WIDTH");
         for k in 0..DOT_WIDTH {
-            acc[k] += pa[k] * pb[k];
+            acc[k] = pa[k].mul_add(pb[k], acc[k]);
         }
     }
     let mut tail = 0.0;
@@ -91,8 +91,8 @@ fn dot2(row: &[f64], a: &[f64], b: &[f64]) -> (f64, f64) {
         let pa: &[f64; DOT_WIDTH] = pa.try_into().expect("chunk of DOT_WIDTH");
         let pb: &[f64; DOT_WIDTH] = pb.try_into().expect("chunk of DOT_WIDTH");
         for k in 0..DOT_WIDTH {
-            acc_a[k] += pr[k] * pa[k];
-            acc_b[k] += pr[k] * pb[k];
+            acc_a[k] = pr[k].mul_add(pa[k], acc_a[k]);
+            acc_b[k] = pr[k].mul_add(pb[k], acc_b[k]);
         }
     }
     let (mut ta, mut tb) = (0.0, 0.0);
@@ -260,8 +260,8 @@ impl NdScratch {
         for i in 0..n_s {
             let (w1, w2) = (y[i] * y[i], y[i] * xi_y[i]);
             for ((a, c), &b) in self.y2b.iter_mut().zip(&mut self.ymb).zip(v.b_row(i)) {
-                *a += b * w1;
-                *c += b * w2;
+                *a = b.mul_add(w1, *a);
+                *c = b.mul_add(w2, *c);
             }
         }
         let el0 = v.eps_lambda0();
@@ -409,6 +409,7 @@ pub(crate) fn run_batch(
             m2: [0.0; 3],
             y_sq: sum_y2 / n,
             search_step: ext.first_passage(sum_z / n),
+            log_ratio_sq: None,
         });
     }
     BatchOut {

@@ -17,6 +17,9 @@ pub struct Comparison {
     /// ∫|p_FP − p_sampler| dx.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l1_fp_sampler: Option<f64>,
+    /// FP against sampler moments over the branch the walkers started on (expression landscapes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<super::branch::BranchComparison>,
 }
 
 impl Comparison {
@@ -26,6 +29,7 @@ impl Comparison {
             && self.l1_fp_theory_paper.is_none()
             && self.l1_fp_theory_homogenised.is_none()
             && self.l1_fp_sampler.is_none()
+            && self.branch.is_none()
     }
 }
 

@@ -2,6 +2,7 @@
 //! and compare them. Returns typed results ([`RunArtifacts`]) and writes nothing; the
 //! `report` layer turns them into files and figures.
 
+pub mod branch;
 pub mod compare;
 pub mod curve;
 pub mod feedback;
@@ -219,6 +220,11 @@ pub fn run(scenario: &Scenario, progress: &dyn Progress) -> Result<RunArtifacts,
             let p_fp = sol.grid.marginal_x(&sol.density);
             comparison.l1_fp_sampler =
                 Some(l1_symmetrised(&p_fp, hist, &sol.grid.xs(), sol.grid.dx));
+            let start = scenario.sampler().map(|p| p.config().start.clone());
+            if let Some(&[x0, y0]) = start.as_deref() {
+                comparison.branch =
+                    branch::compare(&sol.grid, &sol.density, [x0, y0], &res.summary);
+            }
         }
         columns.push(("sampler", hist.clone()));
     }

@@ -1,7 +1,7 @@
 //! Expression landscapes (`[landscape] kind = "expression"`): exact derivatives against central
 //! differences, the paper's valley written as an expression against the built-in one, Boltzmann
 //! equilibrium and vanishing currents under isotropic noise, non-zero divergence-free currents
-//! under Hessian noise, matrix factorisation (FP against the Langevin sampler), every sampler rule,
+//! under Hessian noise, every sampler rule (matrix factorisation: matrix_factorisation.rs),
 //! and malformed expressions rejected with exit status 2 naming the key.
 
 use std::collections::BTreeMap;
@@ -127,30 +127,27 @@ fn paper_valley_as_expression_reproduces_the_builtin_fp_operator_and_density() {
         .fold(0.0f64, |m, (p, q)| m.max((p - q).abs()));
     println!("operator: max |ΔA| / max |A| = {:.3e}", op_diff / top);
     assert!(op_diff <= 1e-13 * top);
-    // The densities: the steady solve amplifies rounding (the slow mode along x has a rate
-    // ~ελ0Δ_S-small), so compare with the built-in valley's own change under a 1-ulp change of ε.
-    let rel = |p: &[f64], q: &[f64]| {
-        let top = p.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        p.iter()
-            .zip(q)
-            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
-            / top
-    };
+    // The densities: relative to the peak on cells above 1e-6 of it, and in L1 (mass 1). The
+    // steady solve keeps the even part of a reflection-symmetric generator's density; the odd
+    // part is rounding amplified by the 2e-14 inter-well rate (fp_steady_accuracy.rs).
     let a = solve(Landscape::Valley2d(valley.clone()), noise.clone(), x, y);
-    let b = solve(Landscape::Expression(e), noise.clone(), x, y);
-    let ulp = Valley2d {
-        epsilon: valley.epsilon * (1.0 + f64::EPSILON),
-        ..valley
-    };
-    let c = solve(Landscape::Valley2d(ulp), noise, x, y);
-    let (d_expr, d_ulp) = (rel(&a.density, &b.density), rel(&a.density, &c.density));
-    println!(
-        "density: expression vs built-in {d_expr:.3e}; built-in vs built-in with ε·(1 + 2⁻⁵²) {d_ulp:.3e}"
-    );
-    assert!(
-        d_expr <= 10.0 * d_ulp,
-        "relative difference {d_expr} vs 1-ulp {d_ulp}"
-    );
+    let b = solve(Landscape::Expression(e), noise, x, y);
+    let peak = a.density.iter().fold(0.0f64, |m, v| m.max(*v));
+    let rel = a
+        .density
+        .iter()
+        .zip(&b.density)
+        .filter(|(p, _)| **p > 1e-6 * peak)
+        .fold(0.0f64, |m, (p, q)| m.max((p - q).abs() / p));
+    let l1 = a
+        .density
+        .iter()
+        .zip(&b.density)
+        .map(|(p, q)| (p - q).abs())
+        .sum::<f64>()
+        * a.grid.cell_area();
+    println!("density: expression vs built-in {rel:.3e} cellwise, L1 {l1:.3e}");
+    assert!(rel <= 1e-10 && l1 <= 1e-10, "{rel} {l1}");
     let (ca, cb) = (a.summary.currents.unwrap(), b.summary.currents.unwrap());
     assert!((ca.current_l1 - cb.current_l1).abs() <= 1e-5 * ca.current_l1);
 }
@@ -226,61 +223,6 @@ fn hessian_noise_leaves_a_divergence_free_nonzero_current() {
     assert!(c.current_l1 > 1e-4, "current_l1 = {}", c.current_l1);
     assert!(c.circulation > 0.0 && c.entropy_production > 0.0);
     assert!(c.divergence_defect < 1e-9, "{}", c.divergence_defect);
-}
-
-#[test]
-fn matrix_factorisation_fp_matches_the_langevin_sampler() {
-    let e = expr("0.5*(x*y - 1)^2", &[]);
-    let noise = Noise::Hessian {
-        eta: 0.1,
-        sigma: 0.05,
-        power: 2.0,
-    };
-    let land = Landscape::Expression(e);
-    let sol = solve(
-        land.clone(),
-        noise.clone(),
-        axis(0.55, 1.6, 192),
-        axis(0.55, 1.6, 192),
-    );
-    let g = &sol.grid;
-    // The 2-D mode: on the diagonal (balanced point) and inside the hyperbola xy = 1.
-    let (k, _) = sol
-        .density
-        .iter()
-        .enumerate()
-        .fold((0, f64::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
-    let (xm, ym) = (g.x(k / g.ny), g.y(k % g.ny));
-    println!("2-D mode ({xm:.4}, {ym:.4}), xy − 1 = {:.4}", xm * ym - 1.0);
-    assert!((xm - ym).abs() <= 1.01 * g.dx, "mode off the diagonal");
-    assert!(xm * ym < 1.0 && (xm - 1.0).abs() < 0.05);
-    // Density along Γ (largest cell per x column near xy = 1) peaks at x = 1.
-    let c = sol.summary.currents.expect("currents");
-    assert!(c.current_l1 > 1e-4);
-
-    let mut cfg = SamplerConfig::new(SamplerKind::Langevin, 2048, 30000, 6000, vec![1.0, 1.0]);
-    cfg.dt = Some(0.005);
-    let plan = SamplerPlan::new(&cfg, &land, &noise, 11).expect("valid");
-    let s = sampler::run(&plan, None, &NoProgress)
-        .expect("runs")
-        .summary;
-    let m = s.mean_ss.unwrap();
-    let se = s.x_ss_abs_stderr.unwrap();
-    let fp_m = sol.summary.mean;
-    println!(
-        "⟨x⟩: FP {:.5}, sampler {:.5} ± {se:.5}; ⟨y⟩: FP {:.5}, sampler {:.5}",
-        fp_m[0], m[0], fp_m[1], m[1]
-    );
-    assert!((fp_m[0] - m[0]).abs() <= 3.0 * se);
-    assert!((fp_m[1] - m[1]).abs() <= 3.0 * se);
-    let m2 = s.second_moment_ss.unwrap();
-    let m2se = s.second_moment_ss_stderr.unwrap();
-    let fp_xx = sol.summary.cov[0][0] + fp_m[0] * fp_m[0];
-    println!(
-        "⟨x²⟩: FP {fp_xx:.5}, sampler {:.5} ± {:.5}",
-        m2[0][0], m2se[0][0]
-    );
-    assert!((fp_xx - m2[0][0]).abs() <= 3.0 * m2se[0][0]);
 }
 
 #[test]

@@ -225,12 +225,86 @@ fn tolerances_are_validated() {
     }
 }
 
-/// The table of docs/reference.md §2.5 (anisotropic valley of the shipped scenario at 128²,
-/// t_end = 200): L1 error at t_end and the work of fixed and adaptive steps.
+/// Cubic Hermite interpolant of (p0, f0) at t and (p1, f1) at t + h, at t + u·h (the dense
+/// output of the adaptive stepper, used here for the fixed steps and the reference as well).
+fn hermite(p0: &[f64], f0: &[f64], p1: &[f64], f1: &[f64], h: f64, u: f64) -> Vec<f64> {
+    let (u2, u3) = (u * u, u * u * u);
+    let (h00, h10, h01, h11) = (
+        2.0 * u3 - 3.0 * u2 + 1.0,
+        u3 - 2.0 * u2 + u,
+        -2.0 * u3 + 3.0 * u2,
+        u3 - u2,
+    );
+    (0..p0.len())
+        .map(|k| h00 * p0[k] + h10 * h * f0[k] + h01 * p1[k] + h11 * h * f1[k])
+        .collect()
+}
+
+/// TR-BDF2 over a piecewise-constant step schedule [(h, count)] with dense output at `checks`
+/// (ascending): the densities there and the final one. Dense output is the cubic Hermite
+/// interpolant, or with `linear` the straight line between steps (what a plot of the moments
+/// rows draws; on coarse fixed steps the Hermite slope term h·A·P of the stiff start overshoots).
+fn run_schedule(
+    a: &flatscape::fp::operator::Stencil9,
+    nd: &NestedDissection,
+    mut p: Vec<f64>,
+    schedule: &[(f64, usize)],
+    checks: &[f64],
+    linear: bool,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let n = p.len();
+    let (mut f0, mut f1) = (vec![0.0; n], vec![0.0; n]);
+    let mut out = Vec::new();
+    let mut next = checks.iter().copied().peekable();
+    let mut t = 0.0;
+    for &(h, count) in schedule {
+        let mut st = TrBdf2::new(a, nd, h).unwrap();
+        for _ in 0..count {
+            let t1 = t + h;
+            // Dense output only where a check time falls (the stepping itself stays as cheap as
+            // the fixed-step run of `fp::solve`).
+            let wanted = next.peek().is_some_and(|&c| c <= t1 * (1.0 + 1e-12));
+            let p0 = wanted.then(|| p.clone());
+            if wanted && !linear {
+                a.apply(&p, &mut f0);
+            }
+            st.step(&mut p);
+            if let Some(p0) = p0 {
+                if !linear {
+                    a.apply(&p, &mut f1);
+                }
+                while let Some(&c) = next.peek() {
+                    if c > t1 * (1.0 + 1e-12) {
+                        break;
+                    }
+                    let u = ((c - t) / h).min(1.0);
+                    out.push(if linear {
+                        p0.iter().zip(&p).map(|(x, y)| x + u * (y - x)).collect()
+                    } else {
+                        hermite(&p0, &f0, &p, &f1, h, u)
+                    });
+                    next.next();
+                }
+            }
+            t = t1;
+        }
+    }
+    (out, p)
+}
+
+/// The table of docs/reference.md §2.5 and the README: the transient of the shipped
+/// anisotropic-valley scenario (ε = 0, Δ = 0.01, κ = 4, t_end = 200) on n² cells (n = 128, or
+/// `FLATSCAPE_TABLE_CELLS`), fixed steps against the adaptive controller. Accuracy is measured
+/// the way a user sees it, over the whole trajectory: the largest L1 error of the density at
+/// 53 check times (8 per decade from t = 0.01, and every 10 up to t_end): the adaptive run
+/// through its cubic Hermite dense output, fixed steps through straight lines between steps,
+/// against a graded-step reference (m steps per doubling of t, Richardson-extrapolated from
+/// m = 64 and 128; the distance of both to it is printed).
 /// `cargo test --release --test it fp_adaptive::table -- --ignored --nocapture`
 #[test]
-#[ignore = "prints a table (about 2 minutes)"]
+#[ignore = "prints a table (about 5 minutes at 128² on 2 loaded cores)"]
 fn table_anisotropic_valley_adaptive_vs_fixed() {
+    use std::time::Instant;
     let valley = Valley2d {
         epsilon: 0.0,
         lambda: vec![8.0, -2.0, 1.0],
@@ -239,7 +313,10 @@ fn table_anisotropic_valley_adaptive_vs_fixed() {
         delta: 0.01,
         kappa: 4.0,
     };
-    let n = 128;
+    let n: usize = std::env::var("FLATSCAPE_TABLE_CELLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
     let g = Grid::new(
         &AxisConfig {
             min: -1.6,
@@ -258,49 +335,99 @@ fn table_anisotropic_valley_adaptive_vs_fixed() {
         mean: [0.3, 0.1],
         std: [0.1, 0.05],
     };
+    let p0 = initial_density(&g, &init);
     let t_end = 200.0;
-    let run_fixed = |dt: f64| {
-        let mut p = initial_density(&g, &init);
-        let steps = (t_end / dt).round() as usize;
-        let mut st = TrBdf2::new(&a, &nd, dt).unwrap();
-        (0..steps).for_each(|_| st.step(&mut p));
-        p
+    let mut checks: Vec<f64> = (-16..=18).map(|k| 10f64.powf(k as f64 / 8.0)).collect();
+    checks.extend((1..=20).map(|k| 10.0 * k as f64));
+    checks.sort_by(f64::total_cmp);
+    checks.dedup_by(|x, y| (*x - *y).abs() < 1e-9);
+    // Reference: steps of 2^k/m on [2^k, 2^(k+1)] (k ≥ −7), 2^−7/m on [0, 2^−7].
+    let graded = |m: usize| {
+        let mut s = vec![(2f64.powi(-7) / m as f64, m)];
+        let mut t = 2f64.powi(-7);
+        while t < t_end {
+            let len = t.min(t_end - t);
+            let count = ((len / t) * m as f64).round() as usize;
+            s.push((len / count as f64, count));
+            t += len;
+        }
+        s
     };
-    let reference = run_fixed(0.0625);
-    eprintln!("| method | steps (+ rejected) | LU | solves | L1 error at t_end |");
-    eprintln!("|---|---|---|---|---|");
-    for dt in [16.0, 8.0, 4.0, 2.0, 1.0] {
-        let steps = (t_end / dt) as usize;
-        eprintln!(
-            "| fixed dt = {dt} | {steps} | 1 | {} | {:.2e} |",
-            2 * steps,
-            l1(&g, &run_fixed(dt), &reference)
-        );
-    }
-    for rtol in [1e-2, 1e-3, 1e-4, 1e-5] {
+    let (fine, fine_end) = run_schedule(&a, &nd, p0.clone(), &graded(128), &checks, false);
+    let (coarse, coarse_end) = run_schedule(&a, &nd, p0.clone(), &graded(64), &checks, false);
+    // Richardson extrapolation of the second-order pair: (4·fine − coarse)/3.
+    let richardson = |f: &[f64], c: &[f64]| -> Vec<f64> {
+        f.iter().zip(c).map(|(f, c)| (4.0 * f - c) / 3.0).collect()
+    };
+    let reference: Vec<Vec<f64>> = fine
+        .iter()
+        .zip(&coarse)
+        .map(|(f, c)| richardson(f, c))
+        .collect();
+    let ref_end = richardson(&fine_end, &coarse_end);
+    let worst = |got: &[Vec<f64>]| {
+        got.iter()
+            .zip(&reference)
+            .map(|(u, v)| l1(&g, u, v))
+            .fold(0.0, f64::max)
+    };
+    eprintln!(
+        "{n}² cells, {} check times; m = 128 differs from the extrapolated reference by {:.1e} (m = 64: {:.1e})",
+        checks.len(),
+        worst(&fine),
+        worst(&coarse)
+    );
+    eprintln!(
+        "| method | steps (+ rejected) | LU | wall | L1 error at t_end | max L1 error over t |"
+    );
+    eprintln!("|---|---|---|---|---|---|");
+    for rtol in [1e-3, 1e-4, 1e-5] {
         let tol = Tolerance {
             rtol,
             atol: rtol * 1e-3,
         };
-        let mut p = initial_density(&g, &init);
+        let mut p = p0.clone();
+        let mut got = Vec::new();
+        let clock = Instant::now();
         let mut st = AdaptiveTrBdf2::new(&a, &nd, tol);
         let s = st
             .integrate(
                 &mut p,
                 (0.0, t_end),
-                0.01,
-                &[],
+                1e-3,
+                &checks,
                 &mut |_, _| true,
-                &mut |_, _| true,
+                &mut |_, q| {
+                    got.push(q.to_vec());
+                    true
+                },
             )
             .unwrap();
+        let wall = clock.elapsed().as_secs_f64();
+        assert_eq!(got.len(), checks.len());
         eprintln!(
-            "| rtol = {rtol:e} | {} (+{}) | {} | {} | {:.2e} |",
+            "| rtol = {rtol:e} | {} (+{}) | {} | {wall:.2} s | {:.1e} | {:.1e} |",
             s.accepted,
             s.rejected,
             s.factorizations,
-            3 * (s.accepted + s.rejected),
-            l1(&g, &p, &reference)
+            l1(&g, &p, &ref_end),
+            worst(&got)
+        );
+    }
+    // Fixed steps (`FLATSCAPE_TABLE_DTS`, comma-separated, to go finer).
+    let dts: Vec<f64> = std::env::var("FLATSCAPE_TABLE_DTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![8.0, 2.0, 0.5, 0.125]);
+    for dt in dts {
+        let steps = (t_end / dt).round() as usize;
+        let clock = Instant::now();
+        let (got, end) = run_schedule(&a, &nd, p0.clone(), &[(dt, steps)], &checks, true);
+        let wall = clock.elapsed().as_secs_f64();
+        eprintln!(
+            "| fixed dt = {dt} | {steps} | 1 | {wall:.2} s | {:.1e} | {:.1e} |",
+            l1(&g, &end, &ref_end),
+            worst(&got)
         );
     }
 }

@@ -1,0 +1,137 @@
+//! The pieces of the fast spectrum: the multi-right-hand-side solve, the even/odd folding of a
+//! reflection-symmetric generator onto half grids, and the resulting rates against a dense
+//! eigensolve of the whole generator.
+
+use faer::Mat;
+use flatscape::config::AxisConfig;
+use flatscape::fp::CrossDiffusionScheme;
+use flatscape::fp::nested::NestedDissection;
+use flatscape::fp::{grid::Grid, operator, spectrum};
+use flatscape::landscape::Valley2d;
+use flatscape::noise::Noise;
+
+fn grid(nx: usize, ny: usize) -> Grid {
+    Grid::new(
+        &AxisConfig {
+            min: -1.2,
+            max: 1.2,
+            cells: nx,
+        },
+        &AxisConfig {
+            min: -0.3,
+            max: 0.3,
+            cells: ny,
+        },
+    )
+}
+
+fn valley(nx: usize, ny: usize) -> operator::Stencil9 {
+    let noise = Noise::Hessian {
+        eta: 0.01,
+        sigma: 0.5,
+        power: 2.0,
+    };
+    operator::assemble(
+        &grid(nx, ny),
+        &Valley2d::paper(),
+        &noise,
+        CrossDiffusionScheme::Central,
+    )
+}
+
+/// Three right-hand sides at once give the three single solves (to round-off).
+#[test]
+fn solve_many_equals_repeated_single_solves() {
+    let a = valley(37, 22).shifted_identity(10.0);
+    let n = a.grid.len();
+    let f = NestedDissection::new(37, 22, None).factorize(&a).unwrap();
+    let mut many: Vec<f64> = (0..3 * n).map(|k| (0.37 * k as f64).sin()).collect();
+    let rhs = many.clone();
+    f.solve_many_in_place(&mut many);
+    for c in 0..3 {
+        let mut one = rhs[c * n..(c + 1) * n].to_vec();
+        f.solve_in_place(&mut one);
+        let scale = one.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (x, y) in one.iter().zip(&many[c * n..(c + 1) * n]) {
+            assert!((x - y).abs() <= 1e-12 * scale, "column {c}: {x} vs {y}");
+        }
+    }
+}
+
+/// For v(−x) = ±v(x), (A v) on the right half is the folded stencil applied to v's right half
+/// (nx even and odd; for odd nx the odd sector has no middle column).
+#[test]
+fn folded_sectors_act_as_the_generator_on_symmetric_vectors() {
+    for nx in [16usize, 17] {
+        let a = valley(nx, 12);
+        assert!(spectrum::is_reflection_symmetric(&a));
+        let g = a.grid;
+        for sign in [1.0, -1.0] {
+            let half = spectrum::fold_to_sector(&a, sign).unwrap();
+            let first = nx - half.grid.nx;
+            let v: Vec<f64> = (0..g.len())
+                .map(|c| {
+                    let (i, j) = (c / g.ny, c % g.ny);
+                    let x = g.x(i);
+                    let f = |x: f64| (1.3 * x + 0.2).exp() * (1.0 + 0.1 * j as f64);
+                    f(x) + sign * f(-x)
+                })
+                .collect();
+            let mut av = vec![0.0; g.len()];
+            a.apply(&v, &mut av);
+            let vh = v[first * g.ny..].to_vec();
+            let mut hv = vec![0.0; vh.len()];
+            half.apply(&vh, &mut hv);
+            let scale = av.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            for (p, q) in av[first * g.ny..].iter().zip(&hv) {
+                assert!((p - q).abs() <= 1e-12 * scale, "nx {nx}, sign {sign}");
+            }
+        }
+    }
+}
+
+/// The slowest rates of a dense eigensolve of `m` (n × n, column access through `at`).
+fn dense_rates(n: usize, at: impl Fn(usize, usize) -> f64) -> Vec<(f64, f64)> {
+    let eig = Mat::<f64>::from_fn(n, n, at).eigen().unwrap();
+    let mut exact: Vec<(f64, f64)> = (0..n)
+        .map(|i| {
+            let z = eig.S().column_vector()[i];
+            (-z.re, z.im)
+        })
+        .filter(|&(_, im)| im >= -1e-9)
+        .collect();
+    exact.sort_by(|p, q| p.0.abs().total_cmp(&q.0.abs()));
+    exact.remove(0);
+    exact.sort_by(|p, q| p.0.total_cmp(&q.0));
+    exact
+}
+
+/// The 5 slowest rates from the sectors (dense for the 14 × 10 and 15 × 10 grids' halves,
+/// Arnoldi for the 30 × 28 grid's) equal those of a dense eigensolve of the whole generator.
+/// A is far from normal, so the dense reference itself errs: its error is estimated by the
+/// spread between the dense eigenvalues of A and of Aᵀ (the same numbers in exact arithmetic).
+#[test]
+fn sector_rates_equal_the_dense_spectrum_of_the_whole_generator() {
+    for (nx, ny) in [(14usize, 10usize), (15, 10), (30, 28)] {
+        let a = valley(nx, ny);
+        let n = a.grid.len();
+        let csr = spectrum::to_csr(&a);
+        let exact = dense_rates(n, |r, c| *csr.get(r, c).unwrap_or(&0.0));
+        let transposed = dense_rates(n, |r, c| *csr.get(c, r).unwrap_or(&0.0));
+        let got = spectrum::relaxation_rates(&a, 5, 1e-3).unwrap();
+        let scale = a.coef.iter().fold(0.0f64, |m, r| m.max(r[4].abs()));
+        assert_eq!(got.len(), 5);
+        for ((r, e), t) in got.iter().zip(&exact).zip(&transposed) {
+            let reference_error = (e.0 - t.0).abs().max((e.1 - t.1).abs());
+            let tol = 1e-8 * e.0.abs() + 1e-13 * scale + 10.0 * reference_error;
+            eprintln!(
+                "{nx} x {ny}: rate {:.12e} dense {:.12e} (dense A vs Aᵀ {reference_error:.1e}; tolerance {tol:.1e})",
+                r.rate, e.0
+            );
+            assert!(
+                (r.rate - e.0).abs() <= tol && (r.frequency - e.1).abs() <= tol,
+                "{nx} x {ny}: {r:?} vs {e:?}"
+            );
+        }
+    }
+}
