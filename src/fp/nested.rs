@@ -539,6 +539,18 @@ impl Factorization {
         (lu, u12, l21)
     }
 
+    /// The blocks (L\U, U12, L21) of node `id` as matrices.
+    fn block_views(&self, id: usize) -> (MatRef<'_, f64>, MatRef<'_, f64>, MatRef<'_, f64>) {
+        let node = &self.symbolic.nodes[id];
+        let (np, nb) = (node.pivots.len(), node.boundary.len());
+        let (lu, u12, l21) = self.blocks(id);
+        (
+            MatRef::from_column_major_slice(lu, np, np),
+            MatRef::from_column_major_slice(u12, np, nb),
+            MatRef::from_column_major_slice(l21, nb, np),
+        )
+    }
+
     /// Forward substitution over the subtree of `id`: leaves L⁻¹-solved values in its pivot
     /// cells and returns what it adds to the right-hand side of its boundary cells.
     fn forward(&self, id: usize, x: Shared) -> Vec<f64> {
@@ -658,12 +670,13 @@ impl Factorization {
             return;
         }
         // Forward: bottom-up.
-        for (node, f) in sym.nodes.iter().zip(&self.factors) {
+        for (id, (node, f)) in sym.nodes.iter().zip(&self.factors).enumerate() {
+            let (lu, _, l21) = self.block_views(id);
             let np = node.pivots.len();
             let mut z = Mat::<f64>::from_fn(np, r, |row, col| {
                 b[col * n + node.pivots[f.perm[row]] as usize]
             });
-            solve_unit_lower_triangular_in_place(f.lu.as_ref(), z.as_mut(), Par::Seq);
+            solve_unit_lower_triangular_in_place(lu, z.as_mut(), Par::Seq);
             for col in 0..r {
                 for (row, &c) in node.pivots.iter().enumerate() {
                     b[col * n + c as usize] = z[(row, col)];
@@ -673,14 +686,7 @@ impl Factorization {
                 let mut bb = Mat::<f64>::from_fn(node.boundary.len(), r, |row, col| {
                     b[col * n + node.boundary[row] as usize]
                 });
-                matmul(
-                    bb.as_mut(),
-                    Accum::Add,
-                    f.l21.as_ref(),
-                    z.as_ref(),
-                    -1.0,
-                    Par::Seq,
-                );
+                matmul(bb.as_mut(), Accum::Add, l21, z.as_ref(), -1.0, Par::Seq);
                 for col in 0..r {
                     for (row, &c) in node.boundary.iter().enumerate() {
                         b[col * n + c as usize] = bb[(row, col)];
@@ -689,7 +695,8 @@ impl Factorization {
             }
         }
         // Backward: top-down.
-        for (node, f) in sym.nodes.iter().zip(&self.factors).rev() {
+        for (id, node) in sym.nodes.iter().enumerate().rev() {
+            let (lu, u12, _) = self.block_views(id);
             let np = node.pivots.len();
             let mut z =
                 Mat::<f64>::from_fn(np, r, |row, col| b[col * n + node.pivots[row] as usize]);
@@ -697,17 +704,10 @@ impl Factorization {
                 let xb = Mat::<f64>::from_fn(node.boundary.len(), r, |row, col| {
                     b[col * n + node.boundary[row] as usize]
                 });
-                matmul(
-                    z.as_mut(),
-                    Accum::Add,
-                    f.u12.as_ref(),
-                    xb.as_ref(),
-                    -1.0,
-                    Par::Seq,
-                );
+                matmul(z.as_mut(), Accum::Add, u12, xb.as_ref(), -1.0, Par::Seq);
             }
             faer::linalg::triangular_solve::solve_upper_triangular_in_place(
-                f.lu.as_ref(),
+                lu,
                 z.as_mut(),
                 Par::Seq,
             );
