@@ -288,14 +288,7 @@ impl<'a> AdaptiveTrBdf2<'a> {
                 if s > t_new + 1e-12 * span {
                     break;
                 }
-                let u = (s - t) / h;
-                let (u2, u3) = (u * u, u * u * u);
-                let (h00, h10, h01, h11) = (
-                    2.0 * u3 - 3.0 * u2 + 1.0,
-                    u3 - 2.0 * u2 + u,
-                    -2.0 * u3 + 3.0 * u2,
-                    u3 - u2,
-                );
+                let [h00, h10, h01, h11] = hermite_weights((s - t) / h);
                 for k in 0..p.len() {
                     interp[k] = h00 * p[k]
                         + h10 * h * self.f0[k]
@@ -325,4 +318,16 @@ impl<'a> AdaptiveTrBdf2<'a> {
         }
         Ok(self.stats)
     }
+}
+
+/// Cubic Hermite weights [h00, h10, h01, h11] at u ∈ [0, 1]: the dense output between
+/// (p0, f0) at t and (p1, f1) at t + h is h00·p0 + h10·h·f0 + h01·p1 + h11·h·f1.
+pub fn hermite_weights(u: f64) -> [f64; 4] {
+    let (u2, u3) = (u * u, u * u * u);
+    [
+        2.0 * u3 - 3.0 * u2 + 1.0,
+        u3 - 2.0 * u2 + u,
+        -2.0 * u3 + 3.0 * u2,
+        u3 - u2,
+    ]
 }

@@ -228,13 +228,7 @@ fn tolerances_are_validated() {
 /// Cubic Hermite interpolant of (p0, f0) at t and (p1, f1) at t + h, at t + u·h (the dense
 /// output of the adaptive stepper, used here for the fixed steps and the reference as well).
 fn hermite(p0: &[f64], f0: &[f64], p1: &[f64], f1: &[f64], h: f64, u: f64) -> Vec<f64> {
-    let (u2, u3) = (u * u, u * u * u);
-    let (h00, h10, h01, h11) = (
-        2.0 * u3 - 3.0 * u2 + 1.0,
-        u3 - 2.0 * u2 + u,
-        -2.0 * u3 + 3.0 * u2,
-        u3 - u2,
-    );
+    let [h00, h10, h01, h11] = flatscape::fp::transient::hermite_weights(u);
     (0..p0.len())
         .map(|k| h00 * p0[k] + h10 * h * f0[k] + h01 * p1[k] + h11 * h * f1[k])
         .collect()
