@@ -63,6 +63,23 @@ impl Grid {
         self.y_min + (j as f64 + 0.5) * self.dy
     }
 
+    /// The x extent [x_min, x_min + nx·dx] (walls, not centres).
+    pub fn x_range(&self) -> (f64, f64) {
+        (self.x_min, self.x_min + self.nx as f64 * self.dx)
+    }
+
+    /// The y extent [y_min, y_min + ny·dy] (walls, not centres).
+    pub fn y_range(&self) -> (f64, f64) {
+        (self.y_min, self.y_min + self.ny as f64 * self.dy)
+    }
+
+    /// L (or any field) at every cell centre, cell k = i·ny + j.
+    pub fn at_centres(&self, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+        (0..self.len())
+            .map(|k| f(self.x(k / self.ny), self.y(k % self.ny)))
+            .collect()
+    }
+
     /// Cell area dx·dy.
     pub fn cell_area(&self) -> f64 {
         self.dx * self.dy

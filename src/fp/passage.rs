@@ -71,10 +71,7 @@ pub fn mean_first_passage(
 /// Bilinear interpolation of a cell-centred field at (x, y); `None` outside the domain (between
 /// the outermost cell centres and the walls the nearest centre's value is used).
 pub fn interpolate(grid: &Grid, field: &[f64], x: f64, y: f64) -> Option<f64> {
-    let (x_max, y_max) = (
-        grid.x_min + grid.nx as f64 * grid.dx,
-        grid.y_min + grid.ny as f64 * grid.dy,
-    );
+    let (x_max, y_max) = (grid.x_range().1, grid.y_range().1);
     if !(x >= grid.x_min && x <= x_max && y >= grid.y_min && y <= y_max) {
         return None;
     }

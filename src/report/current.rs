@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::files::{WriteError, write_npy};
 use super::plot::{self, FONT, Figure, Heatmap, SIZE};
+use super::run::density_heatmap;
 use crate::fp::FpSolution;
 use crate::fp::current::Current;
 use crate::landscape::Loss2d;
@@ -122,22 +123,10 @@ pub fn current_figure(stem: &Path, sol: &FpSolution, title: &str) -> Result<(), 
     let Some(cur) = &sol.current else {
         return Ok(());
     };
-    let g = &sol.grid;
-    let s = &cur.summary;
-    let map = Heatmap {
-        title: format!("{title}  (∫|J| = {:.2e})", s.current_l1),
-        x_label: "x".into(),
-        y_label: "y".into(),
-        colorbar_label: "P(x, y)".into(),
-        nx: g.nx,
-        ny: g.ny,
-        x_range: (g.x_min, g.x_min + g.nx as f64 * g.dx),
-        y_range: (g.y_min, g.y_min + g.ny as f64 * g.dy),
-        values: sol.density.clone(),
-        contours: None,
-        contour_label: String::new(),
-        markers: Vec::new(),
-    };
+    let map = density_heatmap(
+        sol,
+        &format!("{title}  (∫|J| = {:.2e})", cur.summary.current_l1),
+    );
     plot::render(
         stem,
         &CurrentFigure {
@@ -166,10 +155,7 @@ pub fn expression_density_figure<L: Loss2d + ?Sized>(
     sol: &FpSolution,
     title: &str,
 ) -> Result<(), WriteError> {
-    let g = &sol.grid;
-    let values: Vec<f64> = (0..g.len())
-        .map(|k| loss.loss(g.x(k / g.ny), g.y(k % g.ny)))
-        .collect();
+    let values = sol.grid.at_centres(|x, y| loss.loss(x, y));
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())
@@ -182,18 +168,9 @@ pub fn expression_density_figure<L: Loss2d + ?Sized>(
     plot::heatmap(
         stem,
         &Heatmap {
-            title: title.to_string(),
-            x_label: "x".into(),
-            y_label: "y".into(),
-            colorbar_label: "P(x, y)".into(),
-            nx: g.nx,
-            ny: g.ny,
-            x_range: (g.x_min, g.x_min + g.nx as f64 * g.dx),
-            y_range: (g.y_min, g.y_min + g.ny as f64 * g.dy),
-            values: sol.density.clone(),
             contours: Some((values, levels)),
             contour_label: "contours of L(x, y)".into(),
-            markers: Vec::new(),
+            ..density_heatmap(sol, title)
         },
     )
 }

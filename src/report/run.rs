@@ -408,12 +408,11 @@ pub fn fp_density_figure(
     title: &str,
 ) -> Result<(), WriteError> {
     let g = &res.grid;
-    let loss: Vec<f64> = (0..g.len())
-        .map(|k| valley.loss(g.x(k / g.ny), g.y(k % g.ny)))
-        .collect();
+    let loss = g.at_centres(|x, y| valley.loss(x, y));
     let l_max = loss.iter().copied().fold(0.0f64, f64::max);
     let levels = (1..8).map(|k| l_max * (k as f64 / 8.0).powi(2)).collect();
-    let x_max = g.x_min.abs().max((g.x_min + g.nx as f64 * g.dx).abs());
+    let (x_lo, x_hi) = g.x_range();
+    let x_max = x_lo.abs().max(x_hi.abs());
     let x_f = valley.flattest_point(x_max);
     let mut markers = vec![(0.0, 0.0, "global minimum x*".to_string())];
     // Only a flattest point inside the domain (λ'(x_F) = 0), not the edge of the scan.
@@ -421,24 +420,38 @@ pub fn fp_density_figure(
         markers.push((x_f, 0.0, "flattest x_F".to_string()));
         markers.push((-x_f, 0.0, String::new()));
     }
-    markers.retain(|m| m.0 >= g.x_min && m.0 <= g.x_min + g.nx as f64 * g.dx);
+    markers.retain(|m| m.0 >= x_lo && m.0 <= x_hi);
     plot::heatmap(
         stem,
         &Heatmap {
-            title: title.to_string(),
             x_label: "x (degenerate direction)".into(),
             y_label: "y (sharp direction)".into(),
-            colorbar_label: "P(x, y)".into(),
-            nx: g.nx,
-            ny: g.ny,
-            x_range: (g.x_min, g.x_min + g.nx as f64 * g.dx),
-            y_range: (g.y_min, g.y_min + g.ny as f64 * g.dy),
-            values: res.density.clone(),
             contours: Some((loss, levels)),
             contour_label: "contours of L(x, y)".into(),
             markers,
+            ..density_heatmap(res, title)
         },
     )
+}
+
+/// The FP density on its grid as a heatmap with axes x, y, without contours or markers (each
+/// figure adds its own).
+pub(crate) fn density_heatmap(sol: &FpSolution, title: &str) -> Heatmap {
+    let g = &sol.grid;
+    Heatmap {
+        title: title.to_string(),
+        x_label: "x".into(),
+        y_label: "y".into(),
+        colorbar_label: "P(x, y)".into(),
+        nx: g.nx,
+        ny: g.ny,
+        x_range: g.x_range(),
+        y_range: g.y_range(),
+        values: sol.density.clone(),
+        contours: None,
+        contour_label: String::new(),
+        markers: Vec::new(),
+    }
 }
 
 /// timeseries.csv and the sampler's figures: flatness and x over time, trajectories.
