@@ -22,6 +22,7 @@ use flatscape::app::sweep::{ensure_manifest, id_ranges};
 use flatscape::config::NoProgress;
 use flatscape::report::points::{PointState, point_path, read_point, scenario_hash, write_point};
 use flatscape::scenario::{Scenario as CoreScenario, ScenarioError};
+use flatscape::study::sweep::thread_cpu_seconds;
 use flatscape::study::{PointOutcome, StudyError, SweepPlan, SweepPoint};
 
 use crate::core::{self, sweep_columns};
@@ -94,24 +95,6 @@ thread_local! {
     /// pay for starting threads.
     static ONE_THREAD: Option<rayon::ThreadPool> =
         rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
-}
-
-/// CPU seconds used so far by the calling thread (Unix; `None` elsewhere).
-fn thread_cpu_seconds() -> Option<f64> {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
 }
 
 /// Compute the points `ids` of the scenario `text`, one after another on one thread (a Δ_S's

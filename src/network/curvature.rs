@@ -224,19 +224,7 @@ pub fn slq(
     apply: impl Fn(&[f64], &mut [f64]) + Sync,
 ) -> SpectralDensity {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let starts: Vec<Vec<f64>> = (0..probes.max(1))
-        .map(|_| {
-            (0..n)
-                .map(|_| {
-                    if rand::RngExt::random::<bool>(&mut rng) {
-                        1.0
-                    } else {
-                        -1.0
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let starts = rademacher_probes(&mut rng, probes.max(1), n);
     let per_probe: Vec<Vec<(f64, f64)>> = starts
         .into_par_iter()
         .map(|q| {
@@ -542,4 +530,22 @@ pub fn hutchinson_trace(
         sum += dot(&z, &az);
     }
     sum / probes.max(1) as f64
+}
+
+/// `count` Rademacher vectors (entries ±1 with probability ½) of length n, drawn in order from
+/// `rng` (the probes of Hutchinson trace estimates and stochastic Lanczos).
+pub fn rademacher_probes(rng: &mut Xoshiro256PlusPlus, count: usize, n: usize) -> Vec<Vec<f64>> {
+    (0..count)
+        .map(|_| {
+            (0..n)
+                .map(|_| {
+                    if rand::RngExt::random::<bool>(rng) {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }

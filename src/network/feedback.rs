@@ -116,6 +116,27 @@ pub struct RatePrediction {
     pub measured_trace_h_rate: Option<f64>,
 }
 
+impl RatePrediction {
+    /// (continuous-time prediction, finite-η prediction, measured) rates of the flatness F.
+    pub fn flatness_rates(&self) -> (f64, f64, Option<f64>) {
+        (
+            self.flatness_rate,
+            self.discrete_flatness_rate,
+            self.measured_flatness_rate,
+        )
+    }
+
+    /// (continuous-time prediction, finite-η prediction, measured) rates of −tr H (positive when
+    /// it flattens).
+    pub fn sharpness_decay_rates(&self) -> (f64, f64, Option<f64>) {
+        (
+            -self.trace_h_rate,
+            -self.discrete_trace_h_rate,
+            self.measured_trace_h_rate.map(|v| -v),
+        )
+    }
+}
+
 /// The feedback of one seed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SeedFeedback {
@@ -202,19 +223,7 @@ pub fn measure_start(
     let q = normal_basis(mlp, theta, data)?;
     // Probes, drawn in order, evaluated in parallel, summed in order per group.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream_seed(seed, STREAM_GRAD_PROBES));
-    let probes: Vec<Vec<f64>> = (0..GROUPS * PROBES_PER_GROUP)
-        .map(|_| {
-            (0..p)
-                .map(|_| {
-                    if rand::RngExt::random::<bool>(&mut rng) {
-                        1.0
-                    } else {
-                        -1.0
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let probes = super::curvature::rademacher_probes(&mut rng, GROUPS * PROBES_PER_GROUP, p);
     let contractions: Vec<Vec<f64>> = probes
         .par_iter()
         .map(|z| third_contraction(mlp, theta, data, z))

@@ -181,38 +181,12 @@ fn write_feedback_figure(out: &Path, result: &NetworkResult) -> Result<(), Write
     let log = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
     type Pick = fn(&crate::network::feedback::SeedFeedback) -> (f64, f64, Option<f64>);
     let picks: [(&str, Pick); 4] = [
-        ("label-noise SGD: dF/dn", |s| {
-            let r = &s.label_noise;
-            (
-                r.flatness_rate,
-                r.discrete_flatness_rate,
-                r.measured_flatness_rate,
-            )
-        }),
+        ("label-noise SGD: dF/dn", |s| s.label_noise.flatness_rates()),
         ("label-noise SGD: −d tr H/dn", |s| {
-            let r = &s.label_noise;
-            (
-                -r.trace_h_rate,
-                -r.discrete_trace_h_rate,
-                r.measured_trace_h_rate.map(|v| -v),
-            )
+            s.label_noise.sharpness_decay_rates()
         }),
-        ("SGD: dF/dn", |s| {
-            let r = &s.sgd;
-            (
-                r.flatness_rate,
-                r.discrete_flatness_rate,
-                r.measured_flatness_rate,
-            )
-        }),
-        ("SGD: −d tr H/dn", |s| {
-            let r = &s.sgd;
-            (
-                -r.trace_h_rate,
-                -r.discrete_trace_h_rate,
-                r.measured_trace_h_rate.map(|v| -v),
-            )
-        }),
+        ("SGD: dF/dn", |s| s.sgd.flatness_rates()),
+        ("SGD: −d tr H/dn", |s| s.sgd.sharpness_decay_rates()),
     ];
     let mut series = Vec::new();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

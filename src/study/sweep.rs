@@ -435,7 +435,7 @@ fn on_workers(
 }
 
 /// CPU seconds used so far by the calling thread (Linux and other Unix; `None` elsewhere).
-fn thread_cpu_seconds() -> Option<f64> {
+pub fn thread_cpu_seconds() -> Option<f64> {
     #[cfg(unix)]
     {
         let mut ts = libc::timespec {
