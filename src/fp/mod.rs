@@ -302,13 +302,109 @@ pub fn initial_density(grid: &Grid, init: &InitialConfig) -> Vec<f64> {
     p
 }
 
-/// An adaptive transient run: densities, moments and what the stepper did.
-struct AdaptiveRun {
+/// A transient run (fixed or adaptive steps): densities, moments and what the stepper did.
+struct TransientRun {
     moments: Vec<Moments>,
     snapshots: Vec<(f64, Vec<f64>)>,
+    /// The density at t_end.
     density: Vec<f64>,
-    info: (usize, f64, f64, f64),
-    stats: AdaptiveStats,
+    /// Time steps taken (the backward-Euler start counts as one).
+    steps: usize,
+    /// |mass(t_end) − mass(0)|.
+    mass_drift: f64,
+    /// Smallest density value seen over the run.
+    min_density: f64,
+    /// Cells × steps per second of stepping.
+    cell_steps_per_second: f64,
+    /// The adaptive stepper's counts (None for fixed steps).
+    adaptive: Option<AdaptiveStats>,
+}
+
+/// Smallest value of a density (negative where the scheme undershoots).
+fn min_value(p: &[f64]) -> f64 {
+    p.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// The transient at the fixed step `dt`: the first step is `start_steps` backward-Euler steps
+/// of dt / start_steps, then TR-BDF2, and a last shorter step onto t_end; snapshots at the step
+/// nearest each requested time, one moments row per step.
+fn transient_fixed<L: Loss2d + ?Sized>(
+    a: &Stencil9,
+    nd: &NestedDissection,
+    grid: &Grid,
+    valley: &L,
+    cfg: &FokkerPlanckConfig,
+    mut p: Vec<f64>,
+    progress: &dyn Progress,
+) -> Result<TransientRun, FpError> {
+    let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
+    let rest = cfg.t_end - n_full as f64 * cfg.dt;
+    let total_steps = n_full + usize::from(rest > 1e-12 * cfg.dt);
+    progress.start("Fokker–Planck transient", Some(total_steps as u64));
+    let mut snap_times: Vec<f64> = cfg.snapshots.clone();
+    snap_times.sort_by(f64::total_cmp);
+    let mut snap_iter = snap_times.into_iter().peekable();
+    let mut t = 0.0;
+    let mass0 = grid.mass(&p);
+    let mut min_density = min_value(&p);
+    let mut moments_rows = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut record =
+        |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
+            rows.push(moments(grid, valley, p, t));
+            while let Some(&ts) = snap_iter.peek() {
+                if ts <= t + 0.5 * cfg.dt {
+                    snaps.push((t, p.to_vec()));
+                    snap_iter.next();
+                } else {
+                    break;
+                }
+            }
+        };
+    record(0.0, &p, &mut moments_rows, &mut snapshots);
+    let step_clock = Instant::now();
+    let mut stepper = TrBdf2::new(a, nd, cfg.dt)?;
+    // The first step is `start_steps` backward-Euler steps of dt / start_steps.
+    let start = (cfg.start_steps > 0 && n_full > 0)
+        .then(|| BackwardEuler::new(a, nd, cfg.dt / cfg.start_steps as f64))
+        .transpose()?;
+    for n in 0..n_full {
+        match (&start, n) {
+            (Some(be), 0) => (0..cfg.start_steps).for_each(|_| be.step(&mut p)),
+            _ => stepper.step(&mut p),
+        }
+        t += cfg.dt;
+        min_density = min_density.min(min_value(&p));
+        record(t, &p, &mut moments_rows, &mut snapshots);
+        progress.advance(1);
+        if progress.cancelled() {
+            progress.finish();
+            return Err(Cancelled.into());
+        }
+    }
+    if rest > 1e-12 * cfg.dt {
+        let mut last = TrBdf2::new(a, nd, rest)?;
+        last.step(&mut p);
+        t = cfg.t_end;
+        min_density = min_density.min(min_value(&p));
+        record(t, &p, &mut moments_rows, &mut snapshots);
+        progress.advance(1);
+    }
+    progress.finish();
+    if p.iter().any(|v| !v.is_finite()) {
+        return Err(FpError::NotFinite("transient"));
+    }
+    let secs = step_clock.elapsed().as_secs_f64();
+    Ok(TransientRun {
+        moments: moments_rows,
+        snapshots,
+        steps: total_steps,
+        mass_drift: (grid.mass(&p) - mass0).abs(),
+        min_density,
+        cell_steps_per_second: (grid.len() * total_steps) as f64 / secs.max(1e-12),
+        density: p,
+        adaptive: None,
+    })
 }
 
 /// The transient with error control (`rtol`/`atol`): the backward-Euler start over [0, dt] as in
@@ -324,13 +420,13 @@ fn transient_adaptive<L: Loss2d + ?Sized>(
     tol: Tolerance,
     mut p: Vec<f64>,
     progress: &dyn Progress,
-) -> Result<AdaptiveRun, FpError> {
+) -> Result<TransientRun, FpError> {
     const TICKS: u64 = 1000;
     progress.start("Fokker–Planck transient (adaptive)", Some(TICKS));
     let mut snap_times: Vec<f64> = cfg.snapshots.clone();
     snap_times.sort_by(f64::total_cmp);
     let mass0 = grid.mass(&p);
-    let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut min_density = min_value(&p);
     let mut moments_rows = vec![moments(grid, valley, &p, 0.0)];
     let mut snapshots: Vec<(f64, Vec<f64>)> = snap_times
         .iter()
@@ -345,7 +441,7 @@ fn transient_adaptive<L: Loss2d + ?Sized>(
         (0..cfg.start_steps).for_each(|_| be.step(&mut p));
         t0 = cfg.dt;
         start_steps = 1;
-        min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
+        min_density = min_density.min(min_value(&p));
         moments_rows.push(moments(grid, valley, &p, t0));
         for _ in snap_times.iter().filter(|&&s| s > 0.0 && s <= t0) {
             snapshots.push((t0, p.clone()));
@@ -362,7 +458,7 @@ fn transient_adaptive<L: Loss2d + ?Sized>(
             cfg.dt,
             &stops,
             &mut |t, q| {
-                min_density = min_density.min(q.iter().copied().fold(f64::INFINITY, f64::min));
+                min_density = min_density.min(min_value(q));
                 moments_rows.push(moments(grid, valley, q, t));
                 let now = ((t / t_end) * TICKS as f64) as u64;
                 progress.advance(now.saturating_sub(ticks));
@@ -392,17 +488,15 @@ fn transient_adaptive<L: Loss2d + ?Sized>(
     }
     let steps = stats.accepted + start_steps;
     let secs = clock.elapsed().as_secs_f64();
-    Ok(AdaptiveRun {
+    Ok(TransientRun {
         moments: moments_rows,
         snapshots,
-        info: (
-            steps,
-            (grid.mass(&p) - mass0).abs(),
-            min_density,
-            (grid.len() * steps) as f64 / secs.max(1e-12),
-        ),
+        steps,
+        mass_drift: (grid.mass(&p) - mass0).abs(),
+        min_density,
+        cell_steps_per_second: (grid.len() * steps) as f64 / secs.max(1e-12),
         density: p,
-        stats,
+        adaptive: Some(stats),
     })
 }
 
@@ -489,94 +583,23 @@ fn solve_on<L: Loss2d>(
         spectrum_info = Some((rates, clock.elapsed().as_secs_f64()));
         check_cancelled(progress)?;
     }
-    let mut moments_rows = Vec::new();
-    let mut snapshots = Vec::new();
-    let mut transient_info = None;
-    let mut adaptive_stats: Option<AdaptiveStats> = None;
-    let mut final_density = None;
-    if cfg.t_end > 0.0 {
+    let mut transient = if cfg.t_end > 0.0 {
         let init = cfg
             .initial
             .as_ref()
             .expect("validated: transient has an initial density");
-        let mut p = initial_density(&grid, init);
+        let p = initial_density(&grid, init);
         let nd = NestedDissection::new(grid.nx, grid.ny, None);
-        if let Some(tol) = cfg.tolerance() {
-            let run = transient_adaptive(&a, &nd, &grid, valley, cfg, tol, p, progress)?;
-            moments_rows = run.moments;
-            snapshots = run.snapshots;
-            transient_info = Some(run.info);
-            adaptive_stats = Some(run.stats);
-            final_density = Some(run.density);
-        } else {
-            let n_full = ((cfg.t_end / cfg.dt) * (1.0 + 1e-12)).floor() as usize;
-            let rest = cfg.t_end - n_full as f64 * cfg.dt;
-            let total_steps = n_full + usize::from(rest > 1e-12 * cfg.dt);
-            progress.start("Fokker–Planck transient", Some(total_steps as u64));
-            let mut snap_times: Vec<f64> = cfg.snapshots.clone();
-            snap_times.sort_by(f64::total_cmp);
-            let mut snap_iter = snap_times.into_iter().peekable();
-            let mut t = 0.0;
-            let mass0 = grid.mass(&p);
-            let mut min_density = p.iter().copied().fold(f64::INFINITY, f64::min);
-            let mut record =
-                |t: f64, p: &[f64], rows: &mut Vec<Moments>, snaps: &mut Vec<(f64, Vec<f64>)>| {
-                    rows.push(moments(&grid, valley, p, t));
-                    while let Some(&ts) = snap_iter.peek() {
-                        if ts <= t + 0.5 * cfg.dt {
-                            snaps.push((t, p.to_vec()));
-                            snap_iter.next();
-                        } else {
-                            break;
-                        }
-                    }
-                };
-            record(0.0, &p, &mut moments_rows, &mut snapshots);
-            let step_clock = Instant::now();
-            let mut stepper = TrBdf2::new(&a, &nd, cfg.dt)?;
-            // The first step is `start_steps` backward-Euler steps of dt / start_steps.
-            let start = (cfg.start_steps > 0 && n_full > 0)
-                .then(|| BackwardEuler::new(&a, &nd, cfg.dt / cfg.start_steps as f64))
-                .transpose()?;
-            for n in 0..n_full {
-                match (&start, n) {
-                    (Some(be), 0) => (0..cfg.start_steps).for_each(|_| be.step(&mut p)),
-                    _ => stepper.step(&mut p),
-                }
-                t += cfg.dt;
-                min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
-                record(t, &p, &mut moments_rows, &mut snapshots);
-                progress.advance(1);
-                if progress.cancelled() {
-                    progress.finish();
-                    return Err(Cancelled.into());
-                }
-            }
-            if rest > 1e-12 * cfg.dt {
-                let mut last = TrBdf2::new(&a, &nd, rest)?;
-                last.step(&mut p);
-                t = cfg.t_end;
-                min_density = min_density.min(p.iter().copied().fold(f64::INFINITY, f64::min));
-                record(t, &p, &mut moments_rows, &mut snapshots);
-                progress.advance(1);
-            }
-            progress.finish();
-            if p.iter().any(|v| !v.is_finite()) {
-                return Err(FpError::NotFinite("transient"));
-            }
-            let secs = step_clock.elapsed().as_secs_f64();
-            transient_info = Some((
-                total_steps,
-                (grid.mass(&p) - mass0).abs(),
-                min_density,
-                (grid.len() * total_steps) as f64 / secs.max(1e-12),
-            ));
-            final_density = Some(p);
-        }
-    }
-    let (density, which) = match (&steady, final_density) {
+        Some(match cfg.tolerance() {
+            Some(tol) => transient_adaptive(&a, &nd, &grid, valley, cfg, tol, p, progress)?,
+            None => transient_fixed(&a, &nd, &grid, valley, cfg, p, progress)?,
+        })
+    } else {
+        None
+    };
+    let (density, which) = match (&steady, transient.as_mut()) {
         (Some(ss), _) => (ss.density.clone(), "steady"),
-        (None, Some(p)) => (p, "transient"),
+        (None, Some(run)) => (std::mem::take(&mut run.density), "transient"),
         (None, None) => return Err(FpError::NothingToDo),
     };
     let m = moments(&grid, valley, &density, 0.0);
@@ -603,6 +626,7 @@ fn solve_on<L: Loss2d>(
             &ss.density,
         )
     });
+    let adaptive = transient.as_ref().and_then(|t| t.adaptive);
     let summary = FpSummary {
         grid: [grid.nx, grid.ny],
         mass: m.mass,
@@ -617,16 +641,19 @@ fn solve_on<L: Loss2d>(
         steady_factor_entries: steady.as_ref().map(|s| s.factor_entries),
         steady_factor_gflop: steady.as_ref().map(|s| s.factor_flops * 1e-9),
         density: which,
-        transient_steps: transient_info.map(|t| t.0),
-        transient_mass_drift: transient_info.map(|t| t.1),
-        transient_min_density: transient_info.map(|t| t.2),
-        transient_cell_steps_per_second: transient_info.map(|t| t.3),
+        transient_steps: transient.as_ref().map(|t| t.steps),
+        transient_mass_drift: transient.as_ref().map(|t| t.mass_drift),
+        transient_min_density: transient.as_ref().map(|t| t.min_density),
+        transient_cell_steps_per_second: transient.as_ref().map(|t| t.cell_steps_per_second),
         currents: current.as_ref().map(|c| c.summary),
         spectrum_seconds: spectrum_info.as_ref().map(|s| s.1),
         relaxation_rates: spectrum_info.map(|s| s.0),
-        transient_rejected_steps: adaptive_stats.map(|s| s.rejected),
-        transient_factorizations: adaptive_stats.map(|s| s.factorizations),
+        transient_rejected_steps: adaptive.map(|s| s.rejected),
+        transient_factorizations: adaptive.map(|s| s.factorizations),
     };
+    let (moments_rows, snapshots) = transient
+        .map(|t| (t.moments, t.snapshots))
+        .unwrap_or_default();
     Ok(FpSolution {
         grid,
         summary,
