@@ -23,35 +23,21 @@ import pickle
 import time
 import timeit
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 import flatscape as fs
 
-SCENARIO = """
-name = "throughput-nd"
-seed = 11
-[landscape]
-kind = "valley"
-n_s = 2
-n_f = 2
-epsilon = 1.0e-4
-seed = 1
-[noise]
-kind = "hessian"
-eta = 0.01
-sigma = 0.1
-[sampler]
-kind = "sgd"
-walkers = 4
-steps = 200
-burn_in = 100
-start = [0.1, 1.0]
-stored_trajectories = 0
-[sweep]
-sigma = {{ min = 0.0, max = 0.2, points = {n} }}
-eta = {{ min = 0.005, max = 0.06, points = {n} }}
-"""
+# The sweep of scripts/sweep-throughput.sh; `points` is set per measurement.
+SCENARIO = Path(__file__).with_name("bench") / "throughput-nd.toml"
+
+
+def scenario(points_side: int) -> "fs.Scenario":
+    """The throughput sweep with points_side x points_side (sigma, eta) points."""
+    return fs.Scenario.load(SCENARIO).replace(
+        {"sweep.sigma.points": points_side, "sweep.eta.points": points_side}
+    )
 
 
 def same(a, b):
@@ -80,7 +66,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=REPEAT)
     ap.add_argument("--no-dask", action="store_true")
     args = ap.parse_args()
-    sc = fs.Scenario.from_toml(SCENARIO.format(n=args.points_side))
+    sc = scenario(args.points_side)
     n = args.points_side**2
     rows = []
 
@@ -111,7 +97,7 @@ def main() -> None:
                 assert same(got, ref)
                 rows.append((f"dask LocalCluster({w} x 1 thread), default chunks", dt))
                 m = min(args.overhead_points, n)
-                sub = fs.Scenario.from_toml(SCENARIO.format(n=int(m**0.5)))
+                sub = scenario(int(m**0.5))
                 m = int(m**0.5) ** 2
                 _, dt = timed(lambda: fs.sweep(sub, client, chunksize=1))
                 rows.append((f"dask LocalCluster({w} x 1 thread), 1-point tasks ({m} points)", dt * n / m))

@@ -12,30 +12,7 @@ B=${1:-target/release/flatscape}
 T=${2:-2}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-cat > "$W/nd.toml" <<'TOML'
-name = "throughput-nd"
-seed = 11
-[landscape]
-kind = "valley"
-n_s = 2
-n_f = 2
-epsilon = 1.0e-4
-seed = 1
-[noise]
-kind = "hessian"
-eta = 0.01
-sigma = 0.1
-[sampler]
-kind = "sgd"
-walkers = 4
-steps = 200
-burn_in = 100
-start = [0.1, 1.0]
-stored_trajectories = 0
-[sweep]
-sigma = { min = 0.0, max = 0.2, points = 100 }
-eta = { min = 0.005, max = 0.06, points = 100 }
-TOML
+cp "$(dirname "$0")/bench/throughput-nd.toml" "$W/nd.toml"
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; n,a,b=map(float,sys.argv[1:]); print(f'{n/(b-a):9.0f} points/s ({(b-a):.2f} s)')" "$@"; }
 
