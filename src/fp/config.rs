@@ -157,67 +157,19 @@ impl FokkerPlanckConfig {
         self.validate_scale(key, valley, noise)
     }
 
-    /// The operator's coefficients must be representable: D/h² and |∇L|/h below
-    /// [`MAX_COEFFICIENT`] at every cell centre, and for a transient dt·D/h² below
-    /// [`MAX_STIFFNESS`] (beyond it a step's matrix I − γ dt A is I to round-off only where
-    /// D vanishes and its factorisation loses every digit elsewhere).
+    /// The operator's coefficients must be representable (see [`CoefficientScale`]): one scan of
+    /// D and ∇L over the cell centres.
     fn validate_scale<L: Loss2d + ?Sized>(&self, key: &str, loss: &L, noise: &Noise) -> Check {
         let grid = super::grid::Grid::new(&self.x, &self.y);
-        let (mut d_max, mut g_max) = (0.0f64, 0.0f64);
-        let mut d_at = [0.0, 0.0];
-        let mut g_at = [0.0, 0.0];
+        let mut scale = CoefficientScale::default();
         for i in 0..grid.nx {
             let x = grid.x(i);
             for j in 0..grid.ny {
                 let y = grid.y(j);
-                let d = noise.diffusion(loss, x, y);
-                let g = loss.gradient(x, y);
-                let dm = d[0][0].abs().max(d[1][1].abs()).max(d[0][1].abs());
-                let gm = g[0].abs().max(g[1].abs());
-                // A NaN coefficient is kept as the maximum and caught by the is_finite tests below.
-                if dm.is_nan() || dm > d_max {
-                    d_max = dm;
-                    d_at = [x, y];
-                }
-                if gm.is_nan() || gm > g_max {
-                    g_max = gm;
-                    g_at = [x, y];
-                }
+                scale.add(x, y, noise.diffusion(loss, x, y), loss.gradient(x, y));
             }
         }
-        let h = grid.dx.min(grid.dy);
-        if !d_max.is_finite() || d_max / (h * h) >= MAX_COEFFICIENT {
-            return Err(Invalid::new(
-                "noise",
-                format!(
-                    "the diffusion tensor reaches {d_max:e} at (x, y) = ({}, {}) of the Fokker–Planck grid: D/h² = {:e} is beyond what the solver represents ({MAX_COEFFICIENT:e}); reduce the noise or the loss's scale",
-                    d_at[0],
-                    d_at[1],
-                    d_max / (h * h)
-                ),
-            ));
-        }
-        if !g_max.is_finite() || g_max / h >= MAX_COEFFICIENT {
-            return Err(Invalid::new(
-                "landscape",
-                format!(
-                    "the loss's gradient reaches {g_max:e} at (x, y) = ({}, {}) of the Fokker–Planck grid: |∇L|/h = {:e} is beyond what the solver represents ({MAX_COEFFICIENT:e}); rescale the loss or shrink the domain",
-                    g_at[0],
-                    g_at[1],
-                    g_max / h
-                ),
-            ));
-        }
-        let stiffness = self.dt * d_max / (h * h);
-        if self.t_end > 0.0 && stiffness >= MAX_STIFFNESS {
-            return Err(Invalid::new(
-                format!("{key}.dt"),
-                format!(
-                    "the transient step is too stiff for double precision: dt·D/h² = {stiffness:e} (at most {MAX_STIFFNESS:e}); take a smaller dt, or a steady solve"
-                ),
-            ));
-        }
-        Ok(())
+        scale.check(self, key, &grid)
     }
 
     /// Check the table against an expression loss: L finite at every cell centre, D(θ) finite
@@ -238,7 +190,7 @@ impl FokkerPlanckConfig {
             Some(eta) => super::operator::discrete_time_diffusion(loss, noise, eta, x, y),
             None => noise.diffusion(loss, x, y),
         };
-        let check_d = |x: f64, y: f64| -> Check {
+        let check_d = |x: f64, y: f64| -> Result<[[f64; 2]; 2], Invalid> {
             let d = diffusion(x, y);
             let finite = d.iter().flatten().all(|v| v.is_finite());
             let scale = d[0][0].abs().max(d[1][1].abs());
@@ -253,8 +205,10 @@ impl FokkerPlanckConfig {
                     ),
                 ));
             }
-            Ok(())
+            Ok(d)
         };
+        // One scan: L, D (centres and faces) and, for the coefficient scale, ∇L at the centres.
+        let mut scale = CoefficientScale::default();
         for i in 0..grid.nx {
             let x = grid.x(i);
             for j in 0..grid.ny {
@@ -268,7 +222,7 @@ impl FokkerPlanckConfig {
                         ),
                     ));
                 }
-                check_d(x, y)?;
+                scale.add(x, y, check_d(x, y)?, loss.gradient(x, y));
                 if i + 1 < grid.nx {
                     check_d(grid.x_min + (i + 1) as f64 * grid.dx, y)?;
                 }
@@ -277,7 +231,7 @@ impl FokkerPlanckConfig {
                 }
             }
         }
-        self.validate_scale(key, loss, noise)
+        scale.check(self, key, &grid)
     }
 
     fn validate_common(&self, key: &str, noise: &Noise) -> Check {
@@ -481,5 +435,76 @@ fn noise_name(noise: &Noise) -> &'static str {
         Noise::Hessian { .. } => "hessian",
         Noise::Isotropic { .. } => "isotropic",
         Noise::Constant { .. } => "constant",
+    }
+}
+
+/// The largest |D| and |∇L| over the cell centres and where they occur. The operator's
+/// coefficients must be representable: D/h² and |∇L|/h below [`MAX_COEFFICIENT`], and for a
+/// transient dt·D/h² below [`MAX_STIFFNESS`] (beyond it a step's matrix I − γ dt A is I to
+/// round-off only where D vanishes and its factorisation loses every digit elsewhere).
+#[derive(Debug, Default)]
+struct CoefficientScale {
+    d_max: f64,
+    d_at: [f64; 2],
+    g_max: f64,
+    g_at: [f64; 2],
+}
+
+impl CoefficientScale {
+    /// Take D and ∇L at (x, y) into the maxima; a NaN is kept as the maximum (and rejected).
+    fn add(&mut self, x: f64, y: f64, d: [[f64; 2]; 2], g: [f64; 2]) {
+        let dm = d[0][0].abs().max(d[1][1].abs()).max(d[0][1].abs());
+        let gm = g[0].abs().max(g[1].abs());
+        if dm.is_nan() || dm > self.d_max {
+            self.d_max = dm;
+            self.d_at = [x, y];
+        }
+        if gm.is_nan() || gm > self.g_max {
+            self.g_max = gm;
+            self.g_at = [x, y];
+        }
+    }
+
+    /// The bounds, with `cfg`'s time step for the stiffness; errors name the point.
+    fn check(&self, cfg: &FokkerPlanckConfig, key: &str, grid: &super::grid::Grid) -> Check {
+        let Self {
+            d_max,
+            d_at,
+            g_max,
+            g_at,
+        } = *self;
+        let h = grid.dx.min(grid.dy);
+        if !d_max.is_finite() || d_max / (h * h) >= MAX_COEFFICIENT {
+            return Err(Invalid::new(
+                "noise",
+                format!(
+                    "the diffusion tensor reaches {d_max:e} at (x, y) = ({}, {}) of the Fokker–Planck grid: D/h² = {:e} is beyond what the solver represents ({MAX_COEFFICIENT:e}); reduce the noise or the loss's scale",
+                    d_at[0],
+                    d_at[1],
+                    d_max / (h * h)
+                ),
+            ));
+        }
+        if !g_max.is_finite() || g_max / h >= MAX_COEFFICIENT {
+            return Err(Invalid::new(
+                "landscape",
+                format!(
+                    "the loss's gradient reaches {g_max:e} at (x, y) = ({}, {}) of the Fokker–Planck grid: |∇L|/h = {:e} is beyond what the solver represents ({MAX_COEFFICIENT:e}); rescale the loss or shrink the domain",
+                    g_at[0],
+                    g_at[1],
+                    g_max / h
+                ),
+            ));
+        }
+        let stiffness = cfg.dt * d_max / (h * h);
+        if cfg.t_end > 0.0 && stiffness >= MAX_STIFFNESS {
+            return Err(Invalid::new(
+                format!("{key}.dt"),
+                format!(
+                    "the transient step is too stiff for double precision: dt·D/h² = {stiffness:e} (at most {MAX_STIFFNESS:e}); take a smaller dt, or a steady solve"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
