@@ -16,6 +16,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 
+# flatness-vs-delta-s.toml shrunk to seconds: a Δ_S sweep at two learning rates with FP, theory
+# and SGD at every point (shared by the CLI-parity and the executor tests).
+SMALL_DELTA_S_SWEEP = {
+    "fokker_planck.x.cells": 64,
+    "fokker_planck.y.cells": 32,
+    "sampler.walkers": 8,
+    "sampler.steps": 4000,
+    "sampler.burn_in": 2000,
+    "sweep.delta_s.points": 3,
+    "sweep.eta.points": 2,
+}
+
 # summary.json keys that hold timings (they differ from run to run).
 TIMING = re.compile(r"(^|_)seconds$|per_second$")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import flatscape as fs
-from conftest import SCENARIOS, assert_same_json, load_json, read_csv, run_cli, strip_timings
+from conftest import SCENARIOS, SMALL_DELTA_S_SWEEP, assert_same_json, load_json, read_csv, run_cli, strip_timings
 
 # Three shipped scenarios, shrunk so that the whole comparison takes a few seconds.
 CASES = {
@@ -33,15 +33,7 @@ CASES = {
     # A Δ_S sweep at two learning rates, with FP, theory and SGD at every point.
     "sweep": (
         "flatness-vs-delta-s.toml",
-        {
-            "fokker_planck.x.cells": 64,
-            "fokker_planck.y.cells": 32,
-            "sampler.walkers": 8,
-            "sampler.steps": 4000,
-            "sampler.burn_in": 2000,
-            "sweep.delta_s.points": 3,
-            "sweep.eta.points": 2,
-        },
+        SMALL_DELTA_S_SWEEP,
     ),
 }
 

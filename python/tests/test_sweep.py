@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import flatscape as fs
-from conftest import SCENARIOS, read_csv, run_cli
+from conftest import SCENARIOS, SMALL_DELTA_S_SWEEP, read_csv, run_cli
 
 # A 9 × 7 (σ, η) sweep of a short SGD sampler on a small N-D valley (no theory columns, so
 # those are empty cells, NaN): 63 points in a fraction of a second.
@@ -243,17 +243,7 @@ def test_tasks_and_results_pickle_and_carry_the_rows(nd):
 
 def test_delta_s_sweep_with_fp_on_a_pool_is_the_run_table():
     # FP + theory + sampler at each point; tasks keep a Δ_S's points together.
-    sc = fs.Scenario.load(SCENARIOS / "flatness-vs-delta-s.toml").replace(
-        {
-            "fokker_planck.x.cells": 64,
-            "fokker_planck.y.cells": 32,
-            "sampler.walkers": 8,
-            "sampler.steps": 4000,
-            "sampler.burn_in": 2000,
-            "sweep.delta_s.points": 3,
-            "sweep.eta.points": 2,
-        }
-    )
+    sc = fs.Scenario.load(SCENARIOS / "flatness-vs-delta-s.toml").replace(SMALL_DELTA_S_SWEEP)
     job = fs._flatscape._SweepJob(sc)
     assert job.todo() == [0, 3, 1, 4, 2, 5]
     want = fs.run(sc).sweep
