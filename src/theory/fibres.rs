@@ -35,6 +35,11 @@ pub const FIBRE_STEP: f64 = 5e-3;
 pub const START_FRACTION: f64 = 1e-3;
 /// RK4 steps per gap between quadrature nodes.
 pub const RK_SUBSTEPS: usize = 2;
+/// No box: fibres are traced until the tube, the cutoff or [`MAX_SIGMAS`].
+pub const NO_BOX: [[f64; 2]; 2] = [
+    [f64::NEG_INFINITY, f64::INFINITY],
+    [f64::NEG_INFINITY, f64::INFINITY],
+];
 /// Γ is a curve of minima at s when |∇L(Γ(s))| ≤ TILT_TOL · max(λ(s), 1).
 pub const TILT_TOL: f64 = 1e-8;
 
@@ -294,15 +299,20 @@ fn rk4_with_exponent(
 }
 
 /// The fibre through Γ(s): its nodes, law and averages. `tube` is the largest arclength along
-/// the fibre on either side.
+/// the fibre on either side; the fibre also stops where it leaves `bounds` = [[x_min, x_max],
+/// [y_min, y_max]] (the FP box; [`NO_BOX`] for none).
 pub fn fibre_at(
     loss: &impl Loss2d,
     noise: &crate::noise::Noise,
     curve: &ValleyCurve,
     s: f64,
     tube: f64,
+    bounds: [[f64; 2]; 2],
     law: FibreLaw,
 ) -> Result<Fibre, FibreError> {
+    let inside = |p: [f64; 2]| {
+        p[0] >= bounds[0][0] && p[0] <= bounds[0][1] && p[1] >= bounds[1][0] && p[1] <= bounds[1][1]
+    };
     let (lo, hi) = curve.s_range();
     let room = (s - lo).min(hi - s);
     if room.is_nan() || room <= 0.0 {
@@ -359,7 +369,7 @@ pub fn fibre_at(
                     z += h;
                 }
                 z = target;
-                if length > tube {
+                if length > tube || !inside(th) {
                     reached = true;
                     break 'panels;
                 }
@@ -493,6 +503,43 @@ impl FibreTheory {
             .sum()
     }
 
+    /// The level's 2-D law integrated across Γ as [`super::curved::marginal_along`] does for the
+    /// FP: each node goes to the s-cell (centres `s_points`, uniform) of its nearest point of Γ
+    /// when |n| ≤ `tube`; Σ p Δs = 1 (all zeros when no mass falls in the tube).
+    pub fn along_normals(&self, curve: &ValleyCurve, s_points: &[f64], tube: f64) -> Vec<f64> {
+        let mut out = vec![0.0; s_points.len()];
+        if s_points.is_empty() {
+            return out;
+        }
+        let cell = quad::uniform_spacing(s_points);
+        let ds = quad::uniform_spacing(&self.s);
+        let s_lo = s_points[0].min(s_points[s_points.len() - 1]) - 0.5 * cell;
+        let parts: Vec<Vec<(usize, f64)>> = self
+            .fibres
+            .par_iter()
+            .zip(&self.density)
+            .map(|(fib, p)| {
+                fib.nodes
+                    .iter()
+                    .filter_map(|n| {
+                        let (s, d) = curve.project_from(n.theta, fib.s)?;
+                        let b = ((s - s_lo) / cell).floor();
+                        (d.abs() <= tube && b >= 0.0 && (b as usize) < s_points.len())
+                            .then(|| (b as usize, p * ds * n.weight))
+                    })
+                    .collect()
+            })
+            .collect();
+        for (b, w) in parts.into_iter().flatten() {
+            out[b] += w;
+        }
+        let mass: f64 = out.iter().sum::<f64>() * cell;
+        if mass > 0.0 && mass.is_finite() {
+            out.iter_mut().for_each(|v| *v /= mass);
+        }
+        out
+    }
+
     /// Mean and standard deviation of φ.
     pub fn mean_std(&self) -> (f64, f64) {
         let ds = quad::uniform_spacing(&self.s);
@@ -514,7 +561,8 @@ impl FibreTheory {
     }
 }
 
-/// The homogenised level along Γ on the uniform points `s_points`:
+/// The homogenised level along Γ on the uniform points `s_points` (fibres cut at arclength
+/// `tube` and at `bounds`, as [`fibre_at`]):
 /// p_φ(s) ∝ (1/b(s)) exp(∫₀^s a/b), cumulative Simpson from s = 0 as the reduced level.
 pub fn solve(
     loss: &impl Loss2d,
@@ -522,6 +570,7 @@ pub fn solve(
     curve: &ValleyCurve,
     s_points: &[f64],
     tube: f64,
+    bounds: [[f64; 2]; 2],
     law: FibreLaw,
 ) -> Result<FibreTheory, FibreError> {
     if s_points.len() < 2 {
@@ -534,7 +583,9 @@ pub fn solve(
             "tube must be > 0, got {tube}"
         )));
     }
-    let st = quad::evaluate(s_points, |s| fibre_at(loss, noise, curve, s, tube, law));
+    let st = quad::evaluate(s_points, |s| {
+        fibre_at(loss, noise, curve, s, tube, bounds, law)
+    });
     let st = quad::Staggered {
         zero: st.zero?,
         anchor_half: st.anchor_half?,

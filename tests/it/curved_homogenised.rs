@@ -4,7 +4,7 @@
 use flatscape::landscape::{Loss2d, Valley2d};
 use flatscape::noise::Noise;
 use flatscape::theory::curved::{NormalLaw, ValleyCurve, trace_valley};
-use flatscape::theory::fibres::{FibreLaw, FibreTheory, fibre_at, flow_limit, solve};
+use flatscape::theory::fibres::{FibreLaw, FibreTheory, NO_BOX, fibre_at, flow_limit, solve};
 use flatscape::theory::homogenised as hom;
 use flatscape::theory::{curved, quad};
 
@@ -60,7 +60,7 @@ fn fibres_of_the_hyperbola_are_the_curves_x2_minus_y2_constant() {
         (0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64);
     let mut nodes = 0;
     for s in [-0.8, -0.3, 0.0, 0.25, 0.7] {
-        let fib = fibre_at(&mf, &noise, &curve, s, 0.6, FibreLaw::Exact).unwrap();
+        let fib = fibre_at(&mf, &noise, &curve, s, 0.6, NO_BOX, FibreLaw::Exact).unwrap();
         let q = q_of(&curve, s);
         let r = (q * q + 4.0).sqrt();
         // φ = S(q): S' = ½(q² + 4)^(−1/4), S'' = −q/(4 (q² + 4)^(5/4)).
@@ -173,6 +173,7 @@ fn hessian_noise_on_the_hyperbola_beats_the_reduced_level() {
         &curve,
         &s_points,
         2.0,
+        NO_BOX,
         FibreLaw::Exact,
     )
     .unwrap();
@@ -182,6 +183,7 @@ fn hessian_noise_on_the_hyperbola_beats_the_reduced_level() {
         &curve,
         &s_points,
         2.0,
+        NO_BOX,
         FibreLaw::Gaussian,
     )
     .unwrap();
@@ -212,6 +214,7 @@ fn hessian_noise_on_the_hyperbola_beats_the_reduced_level() {
         &curve,
         &s_points,
         1.2,
+        NO_BOX,
         FibreLaw::Exact,
     )
     .unwrap();
@@ -282,7 +285,7 @@ fn isotropic_noise_gives_the_boltzmann_law_of_the_limit_point() {
             .into_iter()
             .enumerate()
         {
-            let th = solve(&mf, &noise, &curve, &s_points, 2.0, law).unwrap();
+            let th = solve(&mf, &noise, &curve, &s_points, 2.0, NO_BOX, law).unwrap();
             errs[k].push(max_rel(&th.density, &exact));
         }
     }
@@ -329,7 +332,16 @@ fn isotropic_noise_on_the_parabola_matches_a_direct_quadrature_of_the_flow_limit
     let t = 0.01;
     let noise = Noise::Isotropic { temperature: t };
     let s_points = quad::cell_centres(-1.4, 1.4, 281);
-    let th = solve(&par, &noise, &curve, &s_points, 1.0, FibreLaw::Exact).unwrap();
+    let th = solve(
+        &par,
+        &noise,
+        &curve,
+        &s_points,
+        1.0,
+        NO_BOX,
+        FibreLaw::Exact,
+    )
+    .unwrap();
     let ds = quad::uniform_spacing(&s_points);
     let centres = [0.0, 0.35];
     let window = |phi: f64, c: f64| (-(phi - c).powi(2) / (2.0 * 0.15 * 0.15)).exp();
@@ -442,7 +454,16 @@ fn straight_valley_against_the_homogenised_level() {
         let p2 = hom::marginal_x_homogenised_second_order(&valley, &noise, &xs).unwrap();
         let (m_2, sd_2, _) = hom::abs_x_statistics(&xs, &p2);
         let s_points = quad::cell_centres(-0.6, 0.6, 241);
-        let th = solve(&valley, &noise, &curve, &s_points, 1.0, FibreLaw::Exact).unwrap();
+        let th = solve(
+            &valley,
+            &noise,
+            &curve,
+            &s_points,
+            1.0,
+            NO_BOX,
+            FibreLaw::Exact,
+        )
+        .unwrap();
         let mx = th.expect(|p| p[0]);
         let sd = (th.expect(|p| p[0] * p[0]) - mx * mx).sqrt();
         println!(
