@@ -24,11 +24,13 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::curved::{LOG_CUTOFF, MAX_SIGMAS, STEPS_PER_SIGMA, ValleyCurve, diffusion_at};
+use super::curved::{LOG_CUTOFF, MAX_SIGMAS, ValleyCurve, diffusion_at};
 use super::quad;
 use crate::landscape::Loss2d;
 use crate::noise::Mat2;
 
+/// Gauss–Legendre panels per σ_ζ = √D_NN on a fibre (3 nodes each).
+pub const PANELS_PER_SIGMA: f64 = 8.0;
 /// Step h of the differences across fibres (arclength; shrunk near the ends of Γ).
 pub const FIBRE_STEP: f64 = 5e-3;
 /// The fibre starts at ζ₀ = START_FRACTION · (quadrature panel width) from Γ.
@@ -335,10 +337,10 @@ pub fn fibre_at(
         return Err(FibreError::NoFibreLaw(s));
     }
     let l_floor = loss.loss(px, py);
-    // Panels of width σ_ζ/STEPS_PER_SIGMA, σ_ζ² = D_NN (ζ ≈ √λ n, n ~ N(0, D_NN/λ)).
-    let panel = d_nn.sqrt() / STEPS_PER_SIGMA;
+    // Panels of width σ_ζ/PANELS_PER_SIGMA, σ_ζ² = D_NN (ζ ≈ √λ n, n ~ N(0, D_NN/λ)).
+    let panel = d_nn.sqrt() / PANELS_PER_SIGMA;
     let zeta0 = START_FRACTION * panel;
-    let max_panels = (MAX_SIGMAS * STEPS_PER_SIGMA) as usize;
+    let max_panels = (MAX_SIGMAS * PANELS_PER_SIGMA) as usize;
     let b0 = lam * d_nn;
     let mut nodes: Vec<FibreNode> = Vec::new();
     let mut truncated = false;
@@ -351,6 +353,7 @@ pub fn fibre_at(
         // ∫₀^ζ A^ζ/B^ζζ: ≈ −ζ²/(2 D_NN) up to the start.
         let mut e = -z_start * z_start / (2.0 * d_nn);
         let mut zetas: Vec<f64> = Vec::new();
+        let mut centre: Vec<[f64; 2]> = Vec::new();
         let mut gl_w: Vec<f64> = Vec::new();
         let mut log_w: Vec<f64> = Vec::new();
         let mut length = 0.0;
@@ -382,6 +385,7 @@ pub fn fibre_at(
                     FibreLaw::Gaussian => -z * z / (2.0 * d_nn),
                 };
                 zetas.push(z);
+                centre.push(th);
                 gl_w.push(w * panel);
                 log_w.push(lw);
                 if lw < -LOG_CUTOFF {
@@ -394,10 +398,11 @@ pub fn fibre_at(
             truncated = true;
         }
         // The four neighbouring fibres at the same ζ nodes.
-        let cols: Vec<Vec<[f64; 2]>> = [-2.0, -1.0, 0.0, 1.0, 2.0]
+        let mut cols: Vec<Vec<[f64; 2]>> = [-2.0, -1.0, 1.0, 2.0]
             .par_iter()
             .map(|&k: &f64| trace_fibre(loss, curve, s + k * hs, &zetas, zeta0))
             .collect();
+        cols.insert(2, centre);
         let m = cols.iter().map(Vec::len).min().unwrap_or(0);
         if m < zetas.len() {
             truncated = true;

@@ -482,3 +482,44 @@ fn straight_valley_against_the_homogenised_level() {
     }
     assert!(diffs[0][0].abs() < 2e-3);
 }
+
+#[test]
+fn valley_curve_section_reports_the_homogenised_level() {
+    use flatscape::config::NoProgress;
+    use flatscape::scenario::Scenario;
+    let src = |loss: &str| {
+        format!(
+            "name = \"mf\"\n[landscape]\nkind = \"expression\"\nloss = \"{loss}\"\n[noise]\nkind = \"hessian\"\neta = 0.1\nsigma = 0.05\n[fokker_planck]\nx = {{ min = 0.55, max = 1.6, cells = 160 }}\ny = {{ min = 0.55, max = 1.6, cells = 160 }}\n[valley_curve]\nstart = [1.0, 1.0]\ntube = 0.12\npoints = 60\n"
+        )
+    };
+    let sc =
+        Scenario::from_toml_str(&src("0.5*(x*y - 1)^2"), std::path::Path::new("mf.toml")).unwrap();
+    let art = flatscape::study::run(&sc, &NoProgress).unwrap();
+    let c = art.summary.valley_curve.expect("valley_curve summary");
+    let fp = c.fp.expect("FP along s");
+    let h = c.homogenised.expect("the hyperbola is a curve of minima");
+    assert!(c.homogenised_note.is_none());
+    println!(
+        "160²: std_s FP {:.5}, reduced {:.5}, homogenised {:.5} (std φ {:.5}); L1 reduced {:.4}, homogenised {:.4}",
+        fp.std_s,
+        c.theory.std_s,
+        h.theory.std_s,
+        h.std_phi,
+        c.l1_fp_theory.unwrap(),
+        h.l1_fp.unwrap()
+    );
+    assert!((h.theory.peak.x - 1.0).abs() < 0.04 && h.mean_phi.abs() < 1e-9);
+    assert!((fp.std_s / h.theory.std_s - 1.0).abs() < 0.03);
+    assert!(h.l1_fp.unwrap() < 0.1 && !h.tail_truncated);
+    // A tilted floor: the level does not apply, and the summary says why.
+    let sc = Scenario::from_toml_str(
+        &src("0.5*(x*y - 1)^2 + 0.01*(x - y)^2"),
+        std::path::Path::new("tilted.toml"),
+    )
+    .unwrap();
+    let art = flatscape::study::run(&sc, &NoProgress).unwrap();
+    let c = art.summary.valley_curve.expect("valley_curve summary");
+    assert!(c.homogenised.is_none());
+    let note = c.homogenised_note.expect("a reason");
+    assert!(note.contains("curve of minima"), "{note}");
+}
