@@ -584,20 +584,10 @@ impl Factorization {
         let (lu, _, l21) = self.blocks(id);
         let (piv, bnd) = front.split_at_mut(np);
         let mut z: Vec<f64> = self.factors[id].perm.iter().map(|&r| piv[r]).collect();
-        let lu = MatRef::from_column_major_slice(lu, np, np);
-        solve_unit_lower_triangular_in_place(
-            lu,
-            MatMut::from_column_major_slice_mut(&mut z, np, 1),
-            Par::Seq,
-        );
-        for (r, &zr) in z.iter().enumerate() {
+        super::front_solve::forward_node(lu, l21, &mut z, bnd);
+        for (&c, &zr) in node.pivots.iter().zip(&z) {
             // SAFETY: only this node touches its pivot cells.
-            unsafe { x.set(node.pivots[r] as usize, zr) };
-            if zr != 0.0 {
-                for (v, &l) in bnd.iter_mut().zip(&l21[r * nb..(r + 1) * nb]) {
-                    *v -= l * zr;
-                }
-            }
+            unsafe { x.set(c as usize, zr) };
         }
         front.drain(..np);
         front
@@ -607,7 +597,6 @@ impl Factorization {
     fn backward(&self, id: usize, x: Shared) {
         let sym = &self.symbolic;
         let node = &sym.nodes[id];
-        let np = node.pivots.len();
         let (lu, u12, _) = self.blocks(id);
         // SAFETY: only this node writes its pivot cells; its boundary cells belong to
         // ancestors, finished before this node started.
@@ -616,19 +605,12 @@ impl Factorization {
             .iter()
             .map(|&c| unsafe { x.get(c as usize) })
             .collect();
-        for (k, &c) in node.boundary.iter().enumerate() {
-            let xb = unsafe { x.get(c as usize) };
-            if xb != 0.0 {
-                for (v, &u) in z.iter_mut().zip(&u12[k * np..(k + 1) * np]) {
-                    *v -= u * xb;
-                }
-            }
-        }
-        faer::linalg::triangular_solve::solve_upper_triangular_in_place(
-            MatRef::from_column_major_slice(lu, np, np),
-            MatMut::from_column_major_slice_mut(&mut z, np, 1),
-            Par::Seq,
-        );
+        let xb: Vec<f64> = node
+            .boundary
+            .iter()
+            .map(|&c| unsafe { x.get(c as usize) })
+            .collect();
+        super::front_solve::backward_node(lu, u12, &xb, &mut z);
         for (&c, &v) in node.pivots.iter().zip(&z) {
             unsafe { x.set(c as usize, v) };
         }
