@@ -188,7 +188,7 @@ mod tests {
         ] {
             let mut lu = pseudo(np * np, np as u64);
             for d in 0..np {
-                lu[d * np + d] = 3.0 + lu[d * np + d];
+                lu[d * np + d] += 3.0;
             }
             let l21 = pseudo(nb * np, 7 + nb as u64);
             let u12 = pseudo(np * nb, 11 + nb as u64);
