@@ -378,7 +378,8 @@ pub fn fibre_at(
                 }
                 let (qq, b) = fast(loss, noise, th, actual_zeta(loss, th, side, l_floor));
                 if !(b > 0.0 && qq.is_finite()) {
-                    return Err(FibreError::NoFibreLaw(s));
+                    // No ζ-noise here (∇LᵀD∇L = 0): the law ends (flagged as truncated).
+                    break 'panels;
                 }
                 let lw = match law {
                     FibreLaw::Exact => (b0 / b).ln() + e,
@@ -465,7 +466,7 @@ pub fn fibre_at(
     nodes.iter_mut().for_each(|n| n.weight /= z);
     let drift = nodes.iter().map(|n| n.weight * n.a).sum::<f64>();
     let diffusion = nodes.iter().map(|n| n.weight * n.b).sum::<f64>();
-    if !drift.is_finite() || !(diffusion > 0.0 && diffusion.is_finite()) {
+    if !(drift.is_finite() && diffusion > 0.0 && diffusion.is_finite()) {
         return Err(FibreError::NoNoiseAlong(s));
     }
     Ok(Fibre {

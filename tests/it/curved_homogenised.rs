@@ -81,9 +81,9 @@ fn fibres_of_the_hyperbola_are_the_curves_x2_minus_y2_constant() {
                 [s2 * gq[0] * gq[0] + 2.0 * s1, s2 * gq[0] * gq[1]],
                 [s2 * gq[1] * gq[0], s2 * gq[1] * gq[1] - 2.0 * s1],
             ];
-            for i in 0..2 {
-                for j in 0..2 {
-                    e_h = e_h.max((n.hess_phi[i][j] - h[i][j]).abs());
+            for (row, exact) in n.hess_phi.iter().zip(&h) {
+                for (v, e) in row.iter().zip(exact) {
+                    e_h = e_h.max((v - e).abs());
                 }
             }
             let gl = mf.gradient(x, y);
