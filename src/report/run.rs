@@ -192,7 +192,7 @@ fn write_marginal_s(out: &Path, c: &crate::study::curve::ValleyCurveRun) -> Resu
     plot::line_plot(
         &out.join("marginal_s_residual"),
         &LinePlot {
-            title: "Theory minus Fokker–Planck along Γ".into(),
+            title: "Theory minus Fokker–Planck along Γ (FP binned by whole grid cells)".into(),
             x_label: "arclength s along Γ".into(),
             y_label: "p_theory(s) − p_FP(s)".into(),
             series: residuals,

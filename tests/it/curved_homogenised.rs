@@ -105,7 +105,7 @@ fn fibres_of_the_hyperbola_are_the_curves_x2_minus_y2_constant() {
     println!(
         "{nodes} nodes: |x²−y²−q| ≤ {e_q:.1e}, |∇φ err| ≤ {e_g:.1e}, |∇²φ err| ≤ {e_h:.1e}, |∇ζ − ∇L/ζ| ≤ {e_z:.1e}, |A err| ≤ {e_a:.1e}, |B err| ≤ {e_b:.1e}"
     );
-    // Observed: 1.2e-12, 7.6e-9, 1.2e-8, 6.2e-9, 1.0e-10, 4.8e-11 (the 5-point differences
+    // Observed: 1.9e-11, 7.7e-9, 1.2e-8, 6.0e-9, 1.0e-10, 4.9e-11 (the 5-point differences
     // across fibres, h = 5e-3: h⁴ times the fifth derivative, and rounding ε/h²).
     assert!(e_q < 1e-10 && e_g < 1e-7 && e_h < 1e-6 && e_z < 1e-7);
     assert!(e_a < 1e-8 && e_b < 1e-8);
@@ -194,7 +194,7 @@ fn hessian_noise_on_the_hyperbola_beats_the_reduced_level() {
         red[0], red[1]
     );
     // The identity ⟨λq²⟩ = 2⟨λ(1 − xy)²⟩ is E[𝓛q²] = 0, which the level satisfies by construction
-    // whatever the fibre law: a check of ∇φ, ∇²φ and the quadratures (measured 2e-9, 7e-7).
+    // whatever the fibre law: a check of ∇φ, ∇²φ and the quadratures (measured 2.4e-8, 3.3e-8).
     assert!(defect.abs() < 1e-6 && g_defect.abs() < 1e-5);
     // Measured: the level is 4.1 % (2.5 s.e.) above the walk in ⟨s²⟩ and 4.8 % (3.2 s.e.) in
     // ⟨ln(x/y)²⟩, where the reduced level is 24 % and 10 % off: it removes 5/6 and 1/2 of the error
