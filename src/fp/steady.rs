@@ -77,9 +77,20 @@ pub struct SteadyState {
 
 /// The stationary density of the generator `a` (see the module docs for the method).
 pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
+    solve(a, true)
+}
+
+/// [`solve_steady`] on the whole grid even when `a` is reflection-symmetric (no folding onto
+/// the even sector, no symmetrisation): the general path, for comparisons and benches.
+pub fn solve_steady_whole_grid(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
+    solve(a, false)
+}
+
+/// The steady state, folded onto the even sector when `fold` and `a` is reflection-symmetric.
+fn solve(a: &Stencil9, fold: bool) -> Result<SteadyState, SingularMatrix> {
     let grid = a.grid;
     let start = Instant::now();
-    let even = if super::spectrum::is_reflection_symmetric(a) {
+    let even = if fold && super::spectrum::is_reflection_symmetric(a) {
         super::spectrum::fold_to_sector(a, 1.0)
     } else {
         None
