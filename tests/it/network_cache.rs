@@ -16,7 +16,9 @@ fn gaussian(n: usize, seed: u64) -> Vec<f64> {
 #[test]
 fn cached_hessian_products_equal_the_uncached_ones_bit_for_bit() {
     // 450 rows: three chunks of 200 rows, the last one short.
-    let set = data::split(1400, 7).train.select(&(0..450).collect::<Vec<_>>());
+    let set = data::split(1400, 7)
+        .train
+        .select(&(0..450).collect::<Vec<_>>());
     for (activation, loss) in [
         (Activation::Tanh, Loss::CrossEntropy),
         (Activation::Relu, Loss::CrossEntropy),
@@ -47,7 +49,9 @@ fn cached_hessian_products_equal_the_uncached_ones_bit_for_bit() {
 
 #[test]
 fn fused_gradient_and_squared_norms_equal_the_two_passes() {
-    let set = data::split(1400, 7).train.select(&(0..450).collect::<Vec<_>>());
+    let set = data::split(1400, 7)
+        .train
+        .select(&(0..450).collect::<Vec<_>>());
     let mlp = Mlp::new(&[64, 12, 9, 10], Activation::Tanh);
     let p = mlp.n_params();
     let theta = train::initial_parameters(&mlp, 5);
