@@ -26,13 +26,14 @@ const PROJECTION_BLOCK: usize = 64;
 /// relative asymmetry ‖H − Hᵀ‖_F / ‖H‖_F of the raw columns.
 pub fn dense_hessian(mlp: &Mlp, theta: &[f64], data: Batch) -> (Array2<f64>, f64) {
     let p = mlp.n_params();
+    let hess = mlp.hvp_operator(theta, data, true);
     let columns: Vec<Vec<f64>> = (0..p)
         .into_par_iter()
         .map(|j| {
             let mut e = vec![0.0; p];
             e[j] = 1.0;
             let mut col = vec![0.0; p];
-            mlp.hvp(theta, data, &e, &mut col, false);
+            hess.apply_serial(&e, &mut col);
             col
         })
         .collect();
@@ -493,13 +494,14 @@ pub fn fit_power(h: &[f64], c: &[f64]) -> Option<PowerFit> {
 /// order, so the result does not depend on the thread count).
 pub fn exact_trace(mlp: &Mlp, theta: &[f64], data: Batch) -> f64 {
     let p = mlp.n_params();
+    let hess = mlp.hvp_operator(theta, data, true);
     let diag: Vec<f64> = (0..p)
         .into_par_iter()
         .map(|j| {
             let mut e = vec![0.0; p];
             e[j] = 1.0;
             let mut col = vec![0.0; p];
-            mlp.hvp(theta, data, &e, &mut col, false);
+            hess.apply_serial(&e, &mut col);
             col[j]
         })
         .collect();

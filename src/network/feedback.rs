@@ -256,12 +256,13 @@ pub fn measure_start(
     let (g_sq, _) = unbiased_sq(&raw);
     // ∇F from the top eigenpairs.
     let pairs = top.max(DISCRETE_DIRECTIONS);
+    let hess = mlp.hvp_operator(theta, data, false);
     let (values, vectors) = lanczos_top_vectors(
         p,
         pairs,
         lanczos_steps.max(3 * pairs),
         stream_seed(seed, STREAM_VECTORS),
-        |v, out| mlp.hvp(theta, data, v, out, false),
+        |v, out| hess.apply(v, out),
     );
     let top = top.min(values.len());
     let f = flatness(&values[..top]);

@@ -419,11 +419,12 @@ fn measure(
         cfg.lanczos_steps,
         stream_seed(seed, STREAM_LANCZOS),
     );
+    let hess = mlp.hvp_operator(theta, data, false);
     let trace_h = hutchinson_trace(
         mlp.n_params(),
         cfg.manifold.hutchinson_probes,
         stream_seed(seed, STREAM_PROBES),
-        |v, out| mlp.hvp(theta, data, v, out, false),
+        |v, out| hess.apply(v, out),
     );
     Record {
         step,

@@ -103,6 +103,15 @@ struct Forward {
     loss_sum: f64,
 }
 
+/// The v-independent parts of the R-operator on one chunk: the forward pass, the errors G_l
+/// (∂l/∂Z_l per sample) and their products G_l W_l before the activation derivative (l > 0).
+struct HvpPoint<'a> {
+    batch: Batch<'a>,
+    fwd: Forward,
+    errors: Vec<Array2<f64>>,
+    back: Vec<Array2<f64>>,
+}
+
 impl Mlp {
     /// A network with layer sizes `sizes` = [input, hidden…, output] (at least two entries).
     pub fn new(sizes: &[usize], activation: Activation) -> Self {
@@ -315,10 +324,47 @@ impl Mlp {
     /// Adds `scale`·H_batch v to `out` (exact, R-operator), where H_batch is the Hessian of
     /// Σ_rows l.
     pub fn batch_hvp(&self, theta: &[f64], batch: Batch, v: &[f64], scale: f64, out: &mut [f64]) {
+        let at = self.hvp_point(theta, batch);
+        self.batch_hvp_at(theta, &at, v, scale, out);
+    }
+
+    /// The parts of the R-operator that do not depend on v: the forward pass, the output error
+    /// G = P − Y and its back-propagated errors (computed once, reused by every product at θ).
+    fn hvp_point<'a>(&self, theta: &[f64], batch: Batch<'a>) -> HvpPoint<'a> {
         let nl = self.n_layers();
-        let (x, n) = (batch.x, batch.len());
         let act = self.activation;
-        let fwd = self.forward(theta, x, batch.labels);
+        let fwd = self.forward(theta, batch.x, batch.labels);
+        let mut g = fwd.probs.clone();
+        for (r, &y) in batch.labels.iter().enumerate() {
+            g[[r, y as usize]] -= 1.0;
+        }
+        let mut errors = vec![Array2::zeros((0, 0)); nl];
+        let mut back = vec![Array2::zeros((0, 0)); nl];
+        for l in (0..nl).rev() {
+            if l > 0 {
+                let delta = g.dot(&self.w(theta, l));
+                let mut new_g = delta.clone();
+                new_g.zip_mut_with(&fwd.hidden[l - 1], |d, &a| *d *= act.d1(a));
+                back[l] = delta;
+                errors[l] = std::mem::replace(&mut g, new_g);
+            } else {
+                errors[0] = std::mem::take(&mut g);
+            }
+        }
+        HvpPoint {
+            batch,
+            fwd,
+            errors,
+            back,
+        }
+    }
+
+    /// Adds `scale`·H_batch v to `out` at the point prepared by [`Mlp::hvp_point`].
+    fn batch_hvp_at(&self, theta: &[f64], at: &HvpPoint, v: &[f64], scale: f64, out: &mut [f64]) {
+        let nl = self.n_layers();
+        let (x, n) = (at.batch.x, at.batch.len());
+        let act = self.activation;
+        let fwd = &at.fwd;
         // Forward R pass: R{Z_l} and R{A_l} (hidden layers).
         let mut rz: Vec<Array2<f64>> = Vec::with_capacity(nl);
         let mut ra: Vec<Array2<f64>> = Vec::with_capacity(nl - 1);
@@ -326,13 +372,7 @@ impl Mlp {
             let (o, _) = self.shape(l);
             let mut z = Array2::zeros((n, o));
             z += &self.b(v, l);
-            general_mat_mul(
-                1.0,
-                &Self::input(x, &fwd, l),
-                &self.w(v, l).t(),
-                1.0,
-                &mut z,
-            );
+            general_mat_mul(1.0, &Self::input(x, fwd, l), &self.w(v, l).t(), 1.0, &mut z);
             if l > 0 {
                 general_mat_mul(1.0, &ra[l - 1], &self.w(theta, l).t(), 1.0, &mut z);
             }
@@ -344,10 +384,6 @@ impl Mlp {
             rz.push(z);
         }
         // Output: G = P − Y, R{G} = P ⊙ (R{Z} − rowsum(P ⊙ R{Z})); MSE: G = Z − Y, R{G} = R{Z}.
-        let mut g = fwd.probs.clone();
-        for (r, &y) in batch.labels.iter().enumerate() {
-            g[[r, y as usize]] -= 1.0;
-        }
         let mut rg = rz[nl - 1].clone();
         if self.loss == Loss::CrossEntropy {
             for (mut row, p) in rg.rows_mut().into_iter().zip(fwd.probs.rows()) {
@@ -355,33 +391,48 @@ impl Mlp {
                 row.zip_mut_with(&p, |r, &p| *r = p * (*r - dot));
             }
         }
-        // Backward R pass.
+        // Backward R pass (G_l and G_l W_l come from the point).
         for l in (0..nl).rev() {
+            let g = &at.errors[l];
             {
                 let (mut ow, mut ob) = self.wb_mut(out, l);
-                general_mat_mul(scale, &rg.t(), &Self::input(x, &fwd, l), 1.0, &mut ow);
+                general_mat_mul(scale, &rg.t(), &Self::input(x, fwd, l), 1.0, &mut ow);
                 if l > 0 {
                     general_mat_mul(scale, &g.t(), &ra[l - 1], 1.0, &mut ow);
                 }
                 ob.scaled_add(scale, &rg.sum_axis(Axis(0)));
             }
             if l > 0 {
-                let w = self.w(theta, l);
-                let delta = g.dot(&w);
-                let mut rdelta = rg.dot(&w);
-                general_mat_mul(1.0, &g, &self.w(v, l), 1.0, &mut rdelta);
+                let delta = &at.back[l];
+                let mut rdelta = rg.dot(&self.w(theta, l));
+                general_mat_mul(1.0, g, &self.w(v, l), 1.0, &mut rdelta);
                 let h = &fwd.hidden[l - 1];
-                let mut new_g = delta.clone();
-                new_g.zip_mut_with(h, |d, &a| *d *= act.d1(a));
-                let mut new_rg = rdelta;
-                ndarray::Zip::from(&mut new_rg)
+                ndarray::Zip::from(&mut rdelta)
                     .and(h)
                     .and(&rz[l - 1])
-                    .and(&delta)
+                    .and(delta)
                     .for_each(|r, &a, &rzv, &d| *r = act.d2(a) * rzv * d + act.d1(a) * *r);
-                g = new_g;
-                rg = new_rg;
+                rg = rdelta;
             }
+        }
+    }
+
+    /// The Hessian H = ∇∇L of the mean loss at θ as an operator: the v-independent parts of
+    /// every chunk are computed once (in parallel when `parallel`), each [`HvpOperator::apply`]
+    /// then costs the R-passes alone. Same result, bit for bit, as [`Mlp::hvp`].
+    pub fn hvp_operator<'a, 'd>(
+        &'a self,
+        theta: &'a [f64],
+        data: Batch<'d>,
+        parallel: bool,
+    ) -> HvpOperator<'a, 'd> {
+        let points = map_chunks_of(data, parallel, |chunk| self.hvp_point(theta, chunk));
+        HvpOperator {
+            mlp: self,
+            theta,
+            points,
+            scale: 1.0 / data.len() as f64,
+            parallel,
         }
     }
 
@@ -491,6 +542,43 @@ impl Mlp {
         loss * scale
     }
 
+    /// [`Mlp::loss_grad`] and, from the same forward and backward passes, Σ_n ‖∇l(s_n; θ)‖²
+    /// over the data (as summed by [`Mlp::batch_sq_grad_norms`] chunk by chunk): bit for bit
+    /// the values of the two separate calls, at the cost of one. Returns (L, Σ_n ‖g_n‖²).
+    pub fn loss_grad_sq_norms(
+        &self,
+        theta: &[f64],
+        data: Batch,
+        grad: &mut [f64],
+        parallel: bool,
+    ) -> (f64, f64) {
+        let scale = 1.0 / data.len() as f64;
+        let parts = map_chunks(data, parallel, |chunk| {
+            let fwd = self.forward(theta, chunk.x, chunk.labels);
+            let deltas = self.deltas(theta, &fwd, chunk.labels, None);
+            let mut g = vec![0.0; self.n_params()];
+            let mut sq = 0.0;
+            for (l, d) in deltas.iter().enumerate() {
+                let input = Self::input(chunk.x, &fwd, l);
+                let (mut gw, mut gb) = self.wb_mut(&mut g, l);
+                general_mat_mul(scale, &d.t(), &input, 1.0, &mut gw);
+                gb.scaled_add(scale, &d.sum_axis(Axis(0)));
+                for (gn, an) in d.rows().into_iter().zip(input.rows()) {
+                    sq += gn.dot(&gn) * (an.dot(&an) + 1.0);
+                }
+            }
+            (fwd.loss_sum, g, sq)
+        });
+        grad.fill(0.0);
+        let (mut loss, mut sq) = (0.0, 0.0);
+        for (l, g, s) in parts {
+            loss += l;
+            sq += s;
+            grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+        }
+        (loss * scale, sq)
+    }
+
     /// H v for the Hessian H = ∇∇L of the mean loss (exact), written to `out`.
     pub fn hvp(&self, theta: &[f64], data: Batch, v: &[f64], out: &mut [f64], parallel: bool) {
         let scale = 1.0 / data.len() as f64;
@@ -499,10 +587,7 @@ impl Mlp {
             self.batch_hvp(theta, chunk, v, scale, &mut h);
             h
         });
-        out.fill(0.0);
-        for h in parts {
-            out.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
-        }
+        sum_in_order(out, parts);
     }
 
     /// Mean loss only.
@@ -518,18 +603,72 @@ impl Mlp {
     }
 }
 
+/// The Hessian of the mean loss at one θ, with the forward pass and the back-propagated errors of
+/// every chunk kept (see [`Mlp::hvp_operator`]).
+pub struct HvpOperator<'a, 'd> {
+    mlp: &'a Mlp,
+    theta: &'a [f64],
+    points: Vec<HvpPoint<'d>>,
+    scale: f64,
+    parallel: bool,
+}
+
+impl HvpOperator<'_, '_> {
+    /// H v, written to `out` (chunks summed in order: independent of the thread count).
+    pub fn apply(&self, v: &[f64], out: &mut [f64]) {
+        self.apply_with(v, out, self.parallel);
+    }
+
+    /// H v on the calling thread (for callers that run many products in parallel).
+    pub fn apply_serial(&self, v: &[f64], out: &mut [f64]) {
+        self.apply_with(v, out, false);
+    }
+
+    fn apply_with(&self, v: &[f64], out: &mut [f64], parallel: bool) {
+        let p = self.mlp.n_params();
+        let one = |at: &HvpPoint| {
+            let mut h = vec![0.0; p];
+            self.mlp.batch_hvp_at(self.theta, at, v, self.scale, &mut h);
+            h
+        };
+        let parts: Vec<Vec<f64>> = if parallel {
+            self.points.par_iter().map(one).collect()
+        } else {
+            self.points.iter().map(one).collect()
+        };
+        sum_in_order(out, parts);
+    }
+}
+
+/// `out` = Σ parts, added in order starting from zero.
+fn sum_in_order(out: &mut [f64], parts: Vec<Vec<f64>>) {
+    out.fill(0.0);
+    for h in parts {
+        out.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
+    }
+}
+
 /// Apply `f` to consecutive chunks of [`CHUNK_ROWS`] rows; results in chunk order.
 pub fn map_chunks<T: Send>(
     data: Batch,
     parallel: bool,
     f: impl Fn(Batch) -> T + Sync + Send,
 ) -> Vec<T> {
+    map_chunks_of(data, parallel, f)
+}
+
+/// [`map_chunks`] whose results may borrow the data.
+fn map_chunks_of<'a, T: Send>(
+    data: Batch<'a>,
+    parallel: bool,
+    f: impl Fn(Batch<'a>) -> T + Sync + Send,
+) -> Vec<T> {
     let n = data.len();
     let ranges: Vec<Range<usize>> = (0..n.div_ceil(CHUNK_ROWS))
         .map(|k| k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(n))
         .collect();
     let chunk = |r: &Range<usize>| Batch {
-        x: data.x.slice(s![r.clone(), ..]),
+        x: data.x.slice_move(s![r.clone(), ..]),
         labels: &data.labels[r.clone()],
     };
     if parallel {

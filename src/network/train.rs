@@ -135,9 +135,8 @@ pub fn top_eigenvalues(
     steps: usize,
     seed: u64,
 ) -> Vec<f64> {
-    lanczos_top(mlp.n_params(), top, steps, seed, |v, out| {
-        mlp.hvp(theta, data, v, out, true)
-    })
+    let h = mlp.hvp_operator(theta, data, true);
+    lanczos_top(mlp.n_params(), top, steps, seed, |v, out| h.apply(v, out))
 }
 
 /// Train one network and record its flatness along the way.
@@ -191,6 +190,8 @@ pub fn train(
     };
     let mut train_seconds = 0.0;
     let factor = noise_factor(m, batch);
+    // Σ_n ‖g_n‖² at the current θ (GLD only; from the same passes as the gradient).
+    let mut gld_sum_sq = 0.0;
     for epoch in 1..=schedule.epochs {
         let start = Instant::now();
         if spec.optimiser == Optimiser::Sgd {
@@ -206,7 +207,11 @@ pub fn train(
                     let b = idx.len();
                     mlp.batch_grad(&theta, scratch.view(), 1.0 / b as f64, &mut grad) / b as f64
                 }
-                Optimiser::Gld => mlp.loss_grad(&theta, data, &mut grad, true),
+                Optimiser::Gld => {
+                    let (loss, sum_sq) = mlp.loss_grad_sq_norms(&theta, data, &mut grad, true);
+                    gld_sum_sq = sum_sq;
+                    loss
+                }
             };
             if !loss.is_finite() {
                 out.diverged = true;
@@ -214,7 +219,7 @@ pub fn train(
             }
             // GLD: isotropic noise with per-component variance η² tr C / P, C at the current θ.
             let noise_std = if spec.optimiser == Optimiser::Gld {
-                let tr_sigma = per_sample_trace(mlp, &theta, data, &grad);
+                let tr_sigma = trace_from_sq_norms(gld_sum_sq, m, &grad);
                 schedule.eta * (factor * tr_sigma / p as f64).max(0.0).sqrt()
             } else {
                 0.0
@@ -251,8 +256,12 @@ pub fn train(
 /// (`mean_grad` = ∇L(θ)); tr C = (M − B)/(B (M − 1)) · tr Σ.
 pub fn per_sample_trace(mlp: &Mlp, theta: &[f64], data: Batch, mean_grad: &[f64]) -> f64 {
     let parts = map_chunks(data, true, |c| mlp.batch_sq_grad_norms(theta, c).0);
-    let mean_sq = parts.iter().sum::<f64>() / data.len() as f64;
-    mean_sq - mean_grad.iter().map(|g| g * g).sum::<f64>()
+    trace_from_sq_norms(parts.iter().sum::<f64>(), data.len(), mean_grad)
+}
+
+/// tr Σ = (1/M) Σ_n ‖g_n‖² − ‖∇L‖² from the sum of squared per-sample gradient norms.
+fn trace_from_sq_norms(sum_sq: f64, m: usize, mean_grad: &[f64]) -> f64 {
+    sum_sq / m as f64 - mean_grad.iter().map(|g| g * g).sum::<f64>()
 }
 
 /// Copy the rows `idx` of `set` into `buf` (reusing its allocation when the shape fits).

@@ -17,6 +17,7 @@ mod fuzz_scenario;
 mod layers;
 mod matrix_factorisation;
 mod network;
+mod network_cache;
 mod sampler;
 mod sweep_shards;
 mod theory;
