@@ -21,9 +21,7 @@
 // Kernels index several arrays with one lane / coordinate index; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use crate::landscape::valley_nd::{
-    ValleyNd, flatness_from_lambdas, flatness_hat_from_lambdas, loss_from_lambdas,
-};
+use crate::landscape::valley_nd::{ValleyNd, flatness_from_lambdas, flatness_hat_from_lambdas};
 
 use super::observe::{
     BatchOut, Extremes, Hist, Plan, TS_ABS_X, TS_COLS, TS_FLATNESS, TS_FLATNESS_HAT, TS_LOSS, TS_X,
@@ -56,19 +54,30 @@ pub(crate) enum RuleNd {
 /// Lane-wise a·b + c (one rounding).
 #[inline(always)]
 fn fma(a: Row, b: Row, c: Row) -> Row {
-    std::array::from_fn(|l| a[l].mul_add(b[l], c[l]))
+    lanes(|l| a[l].mul_add(b[l], c[l]))
 }
 
 /// Lane-wise a·b.
 #[inline(always)]
 fn mul(a: Row, b: Row) -> Row {
-    std::array::from_fn(|l| a[l] * b[l])
+    lanes(|l| a[l] * b[l])
 }
 
 /// Lane-wise a + b.
 #[inline(always)]
 fn add(a: Row, b: Row) -> Row {
-    std::array::from_fn(|l| a[l] + b[l])
+    lanes(|l| a[l] + b[l])
+}
+
+/// The row with lane l = f(l); a plain loop (`std::array::from_fn` may stay out of line,
+/// losing the caller's vector instructions).
+#[inline(always)]
+fn lanes(f: impl Fn(usize) -> f64) -> Row {
+    let mut out = [0.0; W];
+    for l in 0..W {
+        out[l] = f(l);
+    }
+    out
 }
 
 /// The same value in every lane.
@@ -122,19 +131,29 @@ impl StepNd for HessLin {
     }
     #[inline(always)]
     fn flat(self, el0: f64, x: Row, xi: Row, r2: f64, y1: Row, y2: Row) -> Row {
-        std::array::from_fn(|l| {
+        // x − dt (ε λ̄0 x + 2 p Y1) + scale ((ε λ̄0 + 2 (3x² − r²) Y1) ξ + 4 p Y2), p = x s,
+        // regrouped as c1 x + p (c2 Y1 + c3 Y2) + ξ (c4 + c5 (3x² − r²) Y1).
+        let (dt, scale) = (self.dt, self.scale);
+        let (c1, c2, c3, c4, c5) = (
+            1.0 - dt * el0,
+            -2.0 * dt,
+            4.0 * scale,
+            scale * el0,
+            2.0 * scale,
+        );
+        lanes(|l| {
             let (x, xi, y1, y2) = (x[l], xi[l], y1[l], y2[l]);
             let s = x.mul_add(x, -r2);
             let p = x * s;
-            let gx = (2.0 * p).mul_add(y1, el0 * x);
-            let hjj = (2.0 * (3.0 * x).mul_add(x, -r2)).mul_add(y1, el0);
-            let hx = hjj.mul_add(xi, 4.0 * p * y2);
-            self.scale.mul_add(hx, (-self.dt).mul_add(gx, x))
+            let u = c3.mul_add(y2, c2 * y1);
+            let t3 = (x + x).mul_add(x, s);
+            let v = (c5 * t3).mul_add(y1, c4);
+            p.mul_add(u, c1.mul_add(x, v * xi))
         })
     }
     #[inline(always)]
     fn sharp(self, y: Row, xi: Row, lam: Row, c: Row, _floor: f64) -> Row {
-        std::array::from_fn(|l| {
+        lanes(|l| {
             let hy = (4.0 * y[l]).mul_add(c[l], lam[l] * xi[l]);
             self.scale
                 .mul_add(hy, (-self.dt * lam[l]).mul_add(y[l], y[l]))
@@ -164,15 +183,16 @@ impl StepNd for Iso {
     }
     #[inline(always)]
     fn flat(self, el0: f64, x: Row, xi: Row, r2: f64, y1: Row, _y2: Row) -> Row {
-        std::array::from_fn(|l| {
+        // x − dt (ε λ̄0 x + 2 x s Y1) + scale ξ = (1 − dt ε λ̄0) x − 2 dt x s Y1 + scale ξ.
+        let (c1, c2) = (1.0 - self.dt * el0, -2.0 * self.dt);
+        lanes(|l| {
             let s = x[l].mul_add(x[l], -r2);
-            let gx = (2.0 * x[l] * s).mul_add(y1[l], el0 * x[l]);
-            self.scale.mul_add(xi[l], (-self.dt).mul_add(gx, x[l]))
+            (x[l] * s).mul_add(c2 * y1[l], c1.mul_add(x[l], self.scale * xi[l]))
         })
     }
     #[inline(always)]
     fn sharp(self, y: Row, xi: Row, lam: Row, _c: Row, _floor: f64) -> Row {
-        std::array::from_fn(|l| {
+        lanes(|l| {
             self.scale
                 .mul_add(xi[l], (-self.dt * lam[l]).mul_add(y[l], y[l]))
         })
@@ -200,7 +220,7 @@ impl StepNd for Gd {
     }
     #[inline(always)]
     fn flat(self, el0: f64, x: Row, _xi: Row, r2: f64, y1: Row, _y2: Row) -> Row {
-        std::array::from_fn(|l| {
+        lanes(|l| {
             let s = x[l].mul_add(x[l], -r2);
             let gx = (2.0 * x[l] * s).mul_add(y1[l], el0 * x[l]);
             (-self.eta).mul_add(gx, x[l])
@@ -208,7 +228,7 @@ impl StepNd for Gd {
     }
     #[inline(always)]
     fn sharp(self, y: Row, _xi: Row, lam: Row, _c: Row, _floor: f64) -> Row {
-        std::array::from_fn(|l| (-self.eta * lam[l]).mul_add(y[l], y[l]))
+        lanes(|l| (-self.eta * lam[l]).mul_add(y[l], y[l]))
     }
 }
 
@@ -237,7 +257,7 @@ impl StepNd for ExactShift {
     }
     #[inline(always)]
     fn flat(self, el0: f64, x: Row, xi: Row, r2: f64, y1: Row, _y2: Row) -> Row {
-        std::array::from_fn(|l| {
+        lanes(|l| {
             let xe = (-self.s).mul_add(xi[l], x[l]);
             let se = xe.mul_add(xe, -r2);
             let gx = (2.0 * xe * se).mul_add(y1[l], el0 * xe);
@@ -246,7 +266,7 @@ impl StepNd for ExactShift {
     }
     #[inline(always)]
     fn sharp(self, y: Row, xi: Row, _lam: Row, c: Row, floor: f64) -> Row {
-        std::array::from_fn(|l| {
+        lanes(|l| {
             let ye = (-self.s).mul_add(xi[l], y[l]);
             (-self.eta * (floor + c[l])).mul_add(ye, y[l])
         })
@@ -534,6 +554,63 @@ pub(crate) fn run_batch(
     }
 }
 
+/// λ^{(i)}(x) of every lane into `out` (rows of the padded y layout).
+#[inline(always)]
+fn lambda_rows(t: &Tables, x: &[Row], out: &mut [Row]) {
+    let (n_f, ib) = (t.n_f, t.block);
+    for (i, o) in out.iter_mut().enumerate() {
+        let (blk, ii) = (i / ib, i % ib);
+        let mut acc = [0.0; W];
+        for j in 0..n_f {
+            let s = fma(x[j], x[j], splat(-t.r2[j]));
+            acc = fma(splat(t.bt[(blk * n_f + j) * ib + ii]), mul(s, s), acc);
+        }
+        *o = add(splat(t.floor[i]), acc);
+    }
+}
+
+/// Time-series rows of the live lanes (a method, not a closure: closures are compiled without
+/// the caller's vector instructions).
+struct Recorder<'a> {
+    lam_rows: Vec<Row>,
+    lam: Vec<f64>,
+    gamma: &'a [f64],
+}
+
+impl Recorder<'_> {
+    #[inline(always)]
+    fn record(&mut self, t: &Tables, ts: &mut TsAcc, idx: usize, st: &State, alive: &[bool; W]) {
+        let (n_f, n_s) = (t.n_f, t.n_s);
+        lambda_rows(t, &st.x, &mut self.lam_rows);
+        let (mut sx, mut sabs, mut sxx) = ([0.0; W], [0.0; W], [0.0; W]);
+        for x in &st.x {
+            sx = add(sx, *x);
+            sabs = add(sabs, x.map(f64::abs));
+            sxx = fma(*x, *x, sxx);
+        }
+        let (mut syy, mut sly) = ([0.0; W], [0.0; W]);
+        for (y, lam) in st.y[..n_s].iter().zip(&self.lam_rows) {
+            syy = fma(*y, *y, syy);
+            sly = fma(mul(*lam, *y), *y, sly);
+        }
+        for l in 0..W {
+            if alive[l] {
+                for (o, r) in self.lam.iter_mut().zip(&self.lam_rows) {
+                    *o = r[l];
+                }
+                let mut r = [0.0; TS_COLS];
+                r[TS_FLATNESS] = flatness_from_lambdas(&self.lam);
+                r[TS_FLATNESS_HAT] = flatness_hat_from_lambdas(&self.lam, self.gamma);
+                r[TS_LOSS] = 0.5 * sly[l] + 0.5 * t.el0 * sxx[l];
+                r[TS_X] = sx[l] / n_f as f64;
+                r[TS_ABS_X] = sabs[l] / n_f as f64;
+                r[TS_Y_SQ] = syy[l] / n_s as f64;
+                ts.add(idx, r);
+            }
+        }
+    }
+}
+
 /// Lane `l`'s coordinates (x then y).
 fn column(st: &State, n_s: usize, l: usize) -> (Vec<f64>, Vec<f64>) {
     (
@@ -557,9 +634,7 @@ fn run_lanes<R: StepNd>(
     let mut st = State::new(&t, start);
     let mut normals = NormalRows::new(plan.seed, first);
     let gamma = v.noise_weights();
-    let el0 = t.el0;
     let mut ts = TsAcc::new(plan.record_steps.len());
-    let mut lam1 = vec![0.0; n_s];
 
     let project = |x: &[f64], y: &[f64]| -> [f64; 2] {
         let rx = (x.iter().map(|v| v * v).sum::<f64>() / n_f as f64).sqrt();
@@ -570,21 +645,10 @@ fn run_lanes<R: StepNd>(
         .filter(|&l| active[l] && first + l < plan.traj_walkers)
         .map(|l| (first + l, vec![project(&start[..n_f], &start[n_f..])]))
         .collect();
-    let mut record = |ts: &mut TsAcc, idx: usize, st: &State, alive: &[bool; W]| {
-        for l in 0..W {
-            if alive[l] {
-                let (x, y) = column(st, n_s, l);
-                v.lambdas(&x, &mut lam1);
-                let mut r = [0.0; TS_COLS];
-                r[TS_FLATNESS] = flatness_from_lambdas(&lam1);
-                r[TS_FLATNESS_HAT] = flatness_hat_from_lambdas(&lam1, &gamma);
-                r[TS_LOSS] = loss_from_lambdas(el0, &x, &y, &lam1);
-                r[TS_X] = x.iter().sum::<f64>() / n_f as f64;
-                r[TS_ABS_X] = x.iter().map(|v| v.abs()).sum::<f64>() / n_f as f64;
-                r[TS_Y_SQ] = y.iter().map(|v| v * v).sum::<f64>() / n_s as f64;
-                ts.add(idx, r);
-            }
-        }
+    let mut rec = Recorder {
+        lam_rows: vec![[0.0; W]; t.y_rows()],
+        lam: vec![0.0; n_s],
+        gamma: &gamma,
     };
 
     let mut lam0 = vec![0.0; n_s];
@@ -597,7 +661,7 @@ fn run_lanes<R: StepNd>(
     let (mut lo, mut hi) = ([z0; W], [z0; W]);
     let mut alive = active;
     let mut diverged_at: [Option<usize>; W] = [None; W];
-    record(&mut ts, 0, &st, &alive);
+    rec.record(&t, &mut ts, 0, &st, &alive);
     let mut next_rec = 1;
     let mut sum_x = vec![[0.0; W]; n_f];
     let (mut sum_y2, mut sum_z) = ([0.0; W], [0.0; W]);
@@ -675,15 +739,21 @@ fn run_lanes<R: StepNd>(
             }
         }
         if next_rec < plan.record_steps.len() && plan.record_steps[next_rec] == k {
-            record(&mut ts, next_rec, &st, &alive);
+            rec.record(&t, &mut ts, next_rec, &st, &alive);
             next_rec += 1;
         }
         if !trajectories.is_empty() && k % plan.traj_stride == 0 {
+            let (mut sxx, mut syy) = ([0.0; W], [0.0; W]);
+            for x in &st.x {
+                sxx = fma(*x, *x, sxx);
+            }
+            for y in &st.y[..n_s] {
+                syy = fma(*y, *y, syy);
+            }
             for (w, pts) in trajectories.iter_mut() {
                 let l = *w - first;
                 if alive[l] {
-                    let (x, y) = column(&st, n_s, l);
-                    pts.push(project(&x, &y));
+                    pts.push([(sxx[l] / n_f as f64).sqrt(), (syy[l] / n_s as f64).sqrt()]);
                 }
             }
         }
