@@ -18,7 +18,7 @@ use flatscape::fp::initial_density;
 use flatscape::fp::nested::NestedDissection;
 use flatscape::fp::operator::assemble;
 use flatscape::fp::spectrum::relaxation_rates;
-use flatscape::fp::steady::solve_steady;
+use flatscape::fp::steady::{solve_steady, solve_steady_whole_grid};
 use flatscape::fp::transient::TrBdf2;
 use flatscape::fp::{CrossDiffusionScheme, InitialConfig};
 use flatscape::landscape::Valley2d;
@@ -135,7 +135,8 @@ fn transient(c: &mut Criterion) {
 }
 
 /// The 6 slowest relaxation rates against one steady solve on the same 512² grid (the valley
-/// with Hessian noise, Δ_S = 0.002; shift-invert Arnoldi in the even and odd sectors).
+/// with Hessian noise, Δ_S = 0.002; shift-invert Arnoldi in the even and odd sectors; the steady
+/// solve in its even sector, and on the whole grid).
 fn spectrum(c: &mut Criterion) {
     let noise = Noise::Hessian {
         eta: 0.01,
@@ -149,6 +150,10 @@ fn spectrum(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("steady", |b| {
         b.iter(|| black_box(solve_steady(&a).unwrap().residual))
+    });
+    // The general path (no even-sector folding), as one steady solve cost before it.
+    group.bench_function("steady_whole_grid", |b| {
+        b.iter(|| black_box(solve_steady_whole_grid(&a).unwrap().residual))
     });
     group.bench_function("relaxation_rates_6", |b| {
         b.iter(|| black_box(relaxation_rates(&a, 6, 1e-3).unwrap().len()))

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod current;
+mod front_solve;
 pub mod grid;
 pub mod nested;
 pub mod operator;

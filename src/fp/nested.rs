@@ -48,6 +48,9 @@ struct Node {
     first: usize,
     /// Front-local index in the parent's front of each boundary cell (a monotone map).
     parent_map: Vec<u32>,
+    /// `parent_map` as runs of consecutive indices (child start, parent start, length), split
+    /// where the parent's pivot block ends: the extend-add moves whole slices.
+    parent_runs: Vec<(u32, u32, u32)>,
 }
 
 /// The elimination tree of a grid (symbolic factorisation), reusable for any matrix values.
@@ -142,7 +145,7 @@ impl NestedDissection {
         for id in 0..nodes.len() {
             for k in 0..nodes[id].children.len() {
                 let c = nodes[id].children[k];
-                let map = nodes[c]
+                let map: Vec<u32> = nodes[c]
                     .boundary
                     .iter()
                     .map(|&cell| {
@@ -151,6 +154,7 @@ impl NestedDissection {
                             as u32
                     })
                     .collect();
+                nodes[c].parent_runs = runs_of(&map, nodes[id].pivots.len() as u32);
                 nodes[c].parent_map = map;
             }
         }
@@ -310,34 +314,40 @@ impl NestedDissection {
         // Extend-add the children's Schur complements. The maps are increasing, so the
         // entries bound for the pivot block come first.
         for (child, upd) in updates {
-            let map = &self.nodes[*child].parent_map;
-            let k = map.partition_point(|&f| (f as usize) < np);
-            let (mp, mb) = map.split_at(k);
+            let (map, runs) = {
+                let c = &self.nodes[*child];
+                (&c.parent_map, &c.parent_runs)
+            };
             for (cj, &fj) in map.iter().enumerate() {
                 let col = upd
                     .col(cj)
                     .try_as_col_major()
                     .expect("contiguous")
                     .as_slice();
-                let (cp, cb) = col.split_at(k);
                 let fj = fj as usize;
-                if fj < np {
-                    let mut dst = lu.as_mut().col_mut(fj);
-                    for (&fi, &v) in mp.iter().zip(cp) {
-                        dst[fi as usize] += v;
-                    }
-                    let mut dst = l21.as_mut().col_mut(fj);
-                    for (&fi, &v) in mb.iter().zip(cb) {
-                        dst[fi as usize - np] += v;
-                    }
+                // (pivot-row destination, boundary-row destination) of this column.
+                let (top, bottom) = if fj < np {
+                    (
+                        lu.as_mut().col_mut(fj).try_as_col_major_mut(),
+                        l21.as_mut().col_mut(fj).try_as_col_major_mut(),
+                    )
                 } else {
-                    let mut dst = u12.as_mut().col_mut(fj - np);
-                    for (&fi, &v) in mp.iter().zip(cp) {
-                        dst[fi as usize] += v;
-                    }
-                    let mut dst = update.col_mut(fj - np);
-                    for (&fi, &v) in mb.iter().zip(cb) {
-                        dst[fi as usize - np] += v;
+                    (
+                        u12.as_mut().col_mut(fj - np).try_as_col_major_mut(),
+                        update.col_mut(fj - np).try_as_col_major_mut(),
+                    )
+                };
+                let top = top.expect("contiguous").as_slice_mut();
+                let bottom = bottom.expect("contiguous").as_slice_mut();
+                for &(cs, ps, len) in runs {
+                    let (cs, ps, len) = (cs as usize, ps as usize, len as usize);
+                    let (dst, at) = if ps < np {
+                        (&mut top[ps..ps + len], cs)
+                    } else {
+                        (&mut bottom[ps - np..ps - np + len], cs)
+                    };
+                    for (d, &v) in dst.iter_mut().zip(&col[at..at + len]) {
+                        *d += v;
                     }
                 }
             }
@@ -401,6 +411,19 @@ impl NestedDissection {
     }
 }
 
+/// Runs of consecutive values of the monotone `map` (child start, parent start, length), split
+/// at `split` (a run never straddles it).
+fn runs_of(map: &[u32], split: u32) -> Vec<(u32, u32, u32)> {
+    let mut runs: Vec<(u32, u32, u32)> = Vec::new();
+    for (c, &f) in map.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, ps, len)) if *ps + *len == f && f != split => *len += 1,
+            _ => runs.push((c as u32, f, 1)),
+        }
+    }
+    runs
+}
+
 /// Local front index of a cell, given the node's pivots and boundary (sorted by position).
 fn front_index(pos: &[u32], node: &Node, cell: u32) -> Option<usize> {
     let p = pos[cell as usize] as usize;
@@ -439,6 +462,7 @@ fn build(
             start: 0,
             first: 0,
             parent_map: Vec::new(),
+            parent_runs: Vec::new(),
         });
         return Some(nodes.len() - 1);
     }
@@ -461,6 +485,7 @@ fn build(
         start: 0,
         first: 0,
         parent_map: Vec::new(),
+        parent_runs: Vec::new(),
     });
     Some(nodes.len() - 1)
 }
@@ -584,20 +609,10 @@ impl Factorization {
         let (lu, _, l21) = self.blocks(id);
         let (piv, bnd) = front.split_at_mut(np);
         let mut z: Vec<f64> = self.factors[id].perm.iter().map(|&r| piv[r]).collect();
-        let lu = MatRef::from_column_major_slice(lu, np, np);
-        solve_unit_lower_triangular_in_place(
-            lu,
-            MatMut::from_column_major_slice_mut(&mut z, np, 1),
-            Par::Seq,
-        );
-        for (r, &zr) in z.iter().enumerate() {
+        super::front_solve::forward_node(lu, l21, &mut z, bnd);
+        for (&c, &zr) in node.pivots.iter().zip(&z) {
             // SAFETY: only this node touches its pivot cells.
-            unsafe { x.set(node.pivots[r] as usize, zr) };
-            if zr != 0.0 {
-                for (v, &l) in bnd.iter_mut().zip(&l21[r * nb..(r + 1) * nb]) {
-                    *v -= l * zr;
-                }
-            }
+            unsafe { x.set(c as usize, zr) };
         }
         front.drain(..np);
         front
@@ -607,7 +622,6 @@ impl Factorization {
     fn backward(&self, id: usize, x: Shared) {
         let sym = &self.symbolic;
         let node = &sym.nodes[id];
-        let np = node.pivots.len();
         let (lu, u12, _) = self.blocks(id);
         // SAFETY: only this node writes its pivot cells; its boundary cells belong to
         // ancestors, finished before this node started.
@@ -616,19 +630,12 @@ impl Factorization {
             .iter()
             .map(|&c| unsafe { x.get(c as usize) })
             .collect();
-        for (k, &c) in node.boundary.iter().enumerate() {
-            let xb = unsafe { x.get(c as usize) };
-            if xb != 0.0 {
-                for (v, &u) in z.iter_mut().zip(&u12[k * np..(k + 1) * np]) {
-                    *v -= u * xb;
-                }
-            }
-        }
-        faer::linalg::triangular_solve::solve_upper_triangular_in_place(
-            MatRef::from_column_major_slice(lu, np, np),
-            MatMut::from_column_major_slice_mut(&mut z, np, 1),
-            Par::Seq,
-        );
+        let xb: Vec<f64> = node
+            .boundary
+            .iter()
+            .map(|&c| unsafe { x.get(c as usize) })
+            .collect();
+        super::front_solve::backward_node(lu, u12, &xb, &mut z);
         for (&c, &v) in node.pivots.iter().zip(&z) {
             unsafe { x.set(c as usize, v) };
         }

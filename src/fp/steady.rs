@@ -13,12 +13,14 @@
 //! which a pinned null-vector solve returns there.
 //!
 //! A generator that commutes with x → −x (`spectrum::is_reflection_symmetric`: the valley on a
-//! symmetric x-grid) has an even stationary density, but the rounding of its coefficients is
-//! not symmetric: it feeds the odd inter-well mode, whose rate (2e-14 for the paper's valley
-//! at Δ_S = 0.002 on 96 × 48) is far below σ, so the iteration returns it amplified by
-//! ~max|A_kk|/σ: an odd part of 2.4e-7 of the peak there. The result is therefore replaced by
-//! its even part, which is well conditioned (two assemblies of that operator differing by
-//! 9e-16 give even parts equal to 2e-11; tests/it/fp_steady_accuracy.rs).
+//! symmetric x-grid) has an even stationary density, so only its even sector is solved: the
+//! generator folded onto the half grid x ≥ 0 (`spectrum::fold_to_sector`), whose factorisation
+//! is a quarter of the work and half the memory of the whole grid's, and the result is
+//! mirrored. This is also the accurate choice: on the whole grid the rounding of the
+//! coefficients is not mirror-symmetric and feeds the odd inter-well mode, whose rate (2e-14
+//! for the paper's valley at Δ_S = 0.002 on 96 × 48) is far below σ, so the iteration returned
+//! it amplified by ~max|A_kk|/σ (an odd part of 2.4e-7 of the peak there); the even sector has
+//! no such mode (tests/it/fp_steady_accuracy.rs).
 
 use std::time::Instant;
 
@@ -75,8 +77,76 @@ pub struct SteadyState {
 
 /// The stationary density of the generator `a` (see the module docs for the method).
 pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
+    solve(a, true)
+}
+
+/// [`solve_steady`] on the whole grid even when `a` is reflection-symmetric (no folding onto
+/// the even sector, no symmetrisation): the general path, for comparisons and benches.
+pub fn solve_steady_whole_grid(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
+    solve(a, false)
+}
+
+/// The steady state, folded onto the even sector when `fold` and `a` is reflection-symmetric.
+fn solve(a: &Stencil9, fold: bool) -> Result<SteadyState, SingularMatrix> {
     let grid = a.grid;
     let start = Instant::now();
+    let even = if fold && super::spectrum::is_reflection_symmetric(a) {
+        super::spectrum::fold_to_sector(a, 1.0)
+    } else {
+        None
+    };
+    let (mut p, factor) = match &even {
+        Some(half) => {
+            let (q, factor) = null_vector(half)?;
+            // Column i_h of the half grid is column first + i_h of the whole one.
+            let first = grid.nx - half.grid.nx;
+            let p = (0..grid.len())
+                .map(|k| {
+                    let (i, j) = (k / grid.ny, k % grid.ny);
+                    let i = if i >= first { i } else { grid.nx - 1 - i };
+                    q[(i - first) * grid.ny + j]
+                })
+                .collect();
+            (p, factor)
+        }
+        None => null_vector(a)?,
+    };
+    let factor_solve_seconds = start.elapsed().as_secs_f64();
+    let mass = grid.mass(&p);
+    p.iter_mut().for_each(|v| *v /= mass);
+    let mut ap = vec![0.0; grid.len()];
+    a.apply(&p, &mut ap);
+    let scale = a
+        .coef
+        .iter()
+        .zip(&p)
+        .fold(0.0f64, |m, (row, &v)| m.max((row[CENTRE] * v).abs()));
+    let residual = ap.iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale.max(f64::MIN_POSITIVE);
+    let negative_mass =
+        p.iter().filter(|&&v| v < 0.0).fold(0.0, |acc, v| acc - v) * grid.cell_area();
+    Ok(SteadyState {
+        mass: grid.mass(&p),
+        density: p,
+        residual,
+        negative_mass,
+        factor_solve_seconds,
+        pivot_ratio: factor.pivot_ratio,
+        factor_entries: factor.entries,
+        factor_flops: factor.flops,
+    })
+}
+
+/// What the factorisation of the solved operator cost.
+struct FactorStats {
+    pivot_ratio: f64,
+    entries: usize,
+    flops: f64,
+}
+
+/// The null vector of the generator `a` by shifted inverse iteration (unnormalised), and the
+/// factorisation's statistics.
+fn null_vector(a: &Stencil9) -> Result<(Vec<f64>, FactorStats), SingularMatrix> {
+    let grid = a.grid;
     let nd = NestedDissection::new(grid.nx, grid.ny, None);
     let diag_max = a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()));
     let sigma = SHIFT * diag_max;
@@ -107,33 +177,10 @@ pub fn solve_steady(a: &Stencil9) -> Result<SteadyState, SingularMatrix> {
             break;
         }
     }
-    let factor_solve_seconds = start.elapsed().as_secs_f64();
-    if super::spectrum::is_reflection_symmetric(a) {
-        let mirror = |k: usize| grid.index(grid.nx - 1 - k / grid.ny, k % grid.ny);
-        p = (0..grid.len())
-            .map(|k| 0.5 * (p[k] + p[mirror(k)]))
-            .collect();
-    }
-    let mass = grid.mass(&p);
-    p.iter_mut().for_each(|v| *v /= mass);
-    let mut ap = vec![0.0; grid.len()];
-    a.apply(&p, &mut ap);
-    let scale = a
-        .coef
-        .iter()
-        .zip(&p)
-        .fold(0.0f64, |m, (row, &v)| m.max((row[CENTRE] * v).abs()));
-    let residual = ap.iter().fold(0.0f64, |m, v| m.max(v.abs())) / scale.max(f64::MIN_POSITIVE);
-    let negative_mass =
-        p.iter().filter(|&&v| v < 0.0).fold(0.0, |acc, v| acc - v) * grid.cell_area();
-    Ok(SteadyState {
-        mass: grid.mass(&p),
-        density: p,
-        residual,
-        negative_mass,
-        factor_solve_seconds,
+    let stats = FactorStats {
         pivot_ratio: factor.pivot_ratio,
-        factor_entries: nd.factor_entries(),
-        factor_flops: nd.factor_flops(),
-    })
+        entries: nd.factor_entries(),
+        flops: nd.factor_flops(),
+    };
+    Ok((p, stats))
 }
