@@ -2,7 +2,7 @@
 //!
 //! - [`rng`]: per-walker xoshiro256++ streams and a vectorisable Box–Muller generator;
 //! - [`walk2d`]: the 2-D valley, `LANES` walkers in lock-step;
-//! - [`walk_nd`]: the N-D valley, O(N_S·N_F) per step;
+//! - [`walk_nd`]: the N-D valley, `walk_nd::W` walkers in lock-step, O(N_S·N_F) per step;
 //! - [`observe`]: what walkers record (time series, extremes, histograms, trajectories).
 //!
 //! Reproducibility: walkers are split into fixed batches (`LANES` walkers for 2-D,
