@@ -1,7 +1,8 @@
 //! Criterion benches of the theory hot paths: the reduced x-marginal (conditional law of y by
 //! quadrature at every x-node and midpoint, then the cumulative Simpson integral) and the
 //! homogenised x-marginal (polynomial fast statistics and cumulant rates on a 7-point stencil at
-//! every node and midpoint), and the density along a curved valley (`theory::curved`).
+//! every node and midpoint), and the density along a curved valley (`theory::curved`) with its
+//! homogenised level (`theory::fibres`).
 use criterion::{Criterion, criterion_group, criterion_main};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
@@ -87,6 +88,23 @@ fn curved_valley(c: &mut Criterion) {
                     NormalLaw::Exact,
                 )
                 .expect("theory along the hyperbola"),
+            )
+        })
+    });
+    c.bench_function("curved_homogenised_1000_hessian_hyperbola", |b| {
+        use flatscape::theory::fibres::{self, FibreLaw, NO_BOX};
+        b.iter(|| {
+            std::hint::black_box(
+                fibres::solve(
+                    &loss,
+                    &noise,
+                    &curve,
+                    std::hint::black_box(&s),
+                    0.6,
+                    NO_BOX,
+                    FibreLaw::Exact,
+                )
+                .expect("homogenised level along the hyperbola"),
             )
         })
     });

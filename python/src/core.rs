@@ -190,7 +190,8 @@ impl Computed {
         })
     }
 
-    /// marginal_s.csv columns (`s, x, y, fp, theory`; `fp` NaN without an FP run), when the
+    /// marginal_s.csv columns (`s, x, y, fp, theory, theory_homogenised`; `fp` NaN without an FP
+    /// run, `theory_homogenised` NaN where that level does not apply), when the
     /// scenario has a `[valley_curve]` table.
     pub fn marginal_s(&self) -> Option<Columns> {
         let c = self.artifacts.valley_curve.as_ref()?;
@@ -202,6 +203,12 @@ impl Computed {
             ("y".to_string(), t.y.clone()),
             ("fp".to_string(), fp),
             ("theory".to_string(), t.density.clone()),
+            (
+                "theory_homogenised".to_string(),
+                c.homogenised
+                    .as_ref()
+                    .map_or_else(|| vec![f64::NAN; t.s.len()], |(_, a)| a.clone()),
+            ),
         ])
     }
 

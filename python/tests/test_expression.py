@@ -118,10 +118,10 @@ def test_current_and_marginal_s_from_a_run() -> None:
     assert np.abs(div).max() < 1e-8 * max(np.abs(jx).max(), np.abs(jy).max()) / min(dx, dy)
 
     ms = res.marginal_s
-    assert ms is not None and list(ms) == ["s", "x", "y", "fp", "theory"]
+    assert ms is not None and list(ms) == ["s", "x", "y", "fp", "theory", "theory_homogenised"]
     np.testing.assert_allclose(ms["x"] * ms["y"], 1.0, atol=1e-9)  # points of Γ: xy = 1
     # Both densities along Γ peak at the balanced point x = y = 1.
-    for col in ("fp", "theory"):
+    for col in ("fp", "theory", "theory_homogenised"):
         k = int(np.argmax(ms[col]))
         assert abs(ms["x"][k] - 1.0) < 0.05, (col, ms["x"][k])
     assert "marginal_s" in repr(res)

@@ -94,23 +94,34 @@ fn write_marginal_x(
     marginal_x_figure(&out.join("marginal_x"), xs, columns)
 }
 
-/// `marginal_s.csv` (`s,x,y,fp,theory`; fp empty without an FP run) and its figure: densities
-/// along the arclength of a curved valley of minima.
+/// `marginal_s.csv` (`s,x,y,fp,theory,theory_homogenised`; fp empty without an FP run,
+/// theory_homogenised empty where that level does not apply) and its figure: densities along
+/// the arclength of a curved valley of minima.
 fn write_marginal_s(out: &Path, c: &crate::study::curve::ValleyCurveRun) -> Result<(), WriteError> {
     let t = &c.theory;
     let fp: Vec<f64> = match &c.fp {
         Some(f) => f.clone(),
         None => vec![f64::NAN; t.s.len()],
     };
+    let hom: Vec<f64> = match &c.homogenised {
+        Some((_, along)) => along.clone(),
+        None => vec![f64::NAN; t.s.len()],
+    };
     write_csv(
         &out.join("marginal_s.csv"),
-        &["s", "x", "y", "fp", "theory"],
-        &[&t.s, &t.x, &t.y, &fp, &t.density],
+        &["s", "x", "y", "fp", "theory", "theory_homogenised"],
+        &[&t.s, &t.x, &t.y, &fp, &t.density, &hom],
     )?;
+    let top = [&fp, &t.density, &hom]
+        .iter()
+        .flat_map(|v| v.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let mut series = Vec::new();
     if c.fp.is_some() {
         series.push(Series::new(
-            "Fokker–Planck, integrated across Γ",
+            "Fokker–Planck across Γ",
             &t.s,
             &fp,
             0,
@@ -118,16 +129,25 @@ fn write_marginal_s(out: &Path, c: &crate::study::curve::ValleyCurveRun) -> Resu
         ));
     }
     let law = match t.law {
-        crate::theory::curved::NormalLaw::Exact => "exact law across Γ",
-        crate::theory::curved::NormalLaw::Gaussian => "Gaussian law across Γ",
+        crate::theory::curved::NormalLaw::Exact => "exact law of n",
+        crate::theory::curved::NormalLaw::Gaussian => "Gaussian law of n",
     };
     series.push(Series::new(
-        format!("theory along Γ ({law})"),
+        format!("reduced level ({law})"),
         &t.s,
         &t.density,
         1,
         Mark::Dashed,
     ));
+    if c.homogenised.is_some() {
+        series.push(Series::new(
+            "homogenised level (flow fibres)",
+            &t.s,
+            &hom,
+            2,
+            Mark::Dashed,
+        ));
+    }
     plot::line_plot(
         &out.join("marginal_s"),
         &LinePlot {
@@ -138,6 +158,45 @@ fn write_marginal_s(out: &Path, c: &crate::study::curve::ValleyCurveRun) -> Resu
             x_label: "arclength s along Γ".into(),
             y_label: "p(s)".into(),
             series,
+            // Head-room above the peak for the legend.
+            y_range: Some((0.0, 1.45 * top)),
+            ..Default::default()
+        },
+    )?;
+    let Some(fp_along) = &c.fp else {
+        return Ok(());
+    };
+    let mut residuals = vec![Series::new(
+        format!("reduced level ({law})"),
+        &t.s,
+        &t.density
+            .iter()
+            .zip(fp_along)
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>(),
+        1,
+        Mark::Line,
+    )];
+    if c.homogenised.is_some() {
+        residuals.push(Series::new(
+            "homogenised level (flow fibres)",
+            &t.s,
+            &hom.iter()
+                .zip(fp_along)
+                .map(|(a, b)| a - b)
+                .collect::<Vec<_>>(),
+            2,
+            Mark::Line,
+        ));
+    }
+    plot::line_plot(
+        &out.join("marginal_s_residual"),
+        &LinePlot {
+            title: "Theory minus Fokker–Planck along Γ (FP binned by whole grid cells)".into(),
+            x_label: "arclength s along Γ".into(),
+            y_label: "p_theory(s) − p_FP(s)".into(),
+            series: residuals,
+            ref_lines: vec![],
             ..Default::default()
         },
     )

@@ -9,6 +9,7 @@ use crate::landscape::{Landscape, Loss2d};
 use crate::noise::Noise;
 use crate::scenario::Scenario;
 use crate::theory::curved::{CurvedTheory, NormalLaw, ValleyCurvePlan};
+use crate::theory::fibres::{self, FibreLaw, FibreTheory};
 
 /// A point of Γ by arclength.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -51,6 +52,28 @@ pub struct ValleyCurveSummary {
     pub l1_fp_theory: Option<f64>,
     /// Some law of n was cut at the tube with density still above the cutoff.
     pub tail_truncated: bool,
+    /// The homogenised level along Γ (the law of the gradient-flow limit point); `null` when it
+    /// does not apply, with the reason in `homogenised_note`.
+    pub homogenised: Option<HomogenisedAlong>,
+    /// Why `homogenised` is `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub homogenised_note: Option<String>,
+}
+
+/// `summary.json` → `valley_curve.homogenised`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HomogenisedAlong {
+    /// The level's 2-D law integrated across Γ on the s-cells (column `theory_homogenised`).
+    pub theory: AlongStats,
+    /// Mean of φ, the arclength of the gradient-flow limit point.
+    pub mean_phi: f64,
+    /// Standard deviation of φ.
+    pub std_phi: f64,
+    /// L1 distance to the FP density integrated across Γ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l1_fp: Option<f64>,
+    /// Some fibre law was cut (not at the box) with density above the cutoff.
+    pub tail_truncated: bool,
 }
 
 /// The theory along Γ and the FP density across it, on the plan's s-points.
@@ -60,6 +83,9 @@ pub struct ValleyCurveRun {
     pub theory: CurvedTheory,
     /// The FP density integrated across Γ (when the FP ran).
     pub fp: Option<Vec<f64>>,
+    /// The homogenised level (fibres cut at the FP box) and its law integrated across Γ on the
+    /// s-points, when it applies.
+    pub homogenised: Option<(FibreTheory, Vec<f64>)>,
     /// The summary.
     pub summary: ValleyCurveSummary,
 }
@@ -114,6 +140,35 @@ fn run_on(
             .sum::<f64>()
             * ds
     });
+    // The homogenised level: the fibres run to the FP box (the tube is the FP's integration
+    // band across Γ, not a cut of the fibre law).
+    let (homogenised, homogenised_note) = match fibres::solve(
+        loss,
+        noise,
+        &plan.curve,
+        &plan.s_points,
+        f64::INFINITY,
+        plan.bounds,
+        FibreLaw::Exact,
+    ) {
+        Ok(h) => {
+            let along = h.along_normals(&plan.curve, &plan.s_points, plan.config.tube);
+            (Some((h, along)), None)
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let hom_summary = homogenised.as_ref().map(|(h, along)| {
+        let (mean_phi, std_phi) = h.mean_std();
+        HomogenisedAlong {
+            theory: stats(plan, &theory, along),
+            mean_phi,
+            std_phi,
+            l1_fp: fp_along
+                .as_ref()
+                .map(|f| f.iter().zip(along).map(|(a, b)| (a - b).abs()).sum::<f64>() * ds),
+            tail_truncated: h.tail_truncated,
+        }
+    });
     let summary = ValleyCurveSummary {
         length: plan.curve.length(),
         law: plan.config.law,
@@ -122,10 +177,13 @@ fn run_on(
         fp: fp_along.as_ref().map(|f| stats(plan, &theory, f)),
         l1_fp_theory: l1,
         tail_truncated: theory.tail_truncated,
+        homogenised: hom_summary,
+        homogenised_note,
     };
     Ok(ValleyCurveRun {
         theory,
         fp: fp_along,
+        homogenised,
         summary,
     })
 }

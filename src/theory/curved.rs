@@ -1004,6 +1004,8 @@ pub struct ValleyCurvePlan {
     pub curve: ValleyCurve,
     /// Uniform cell centres along s.
     pub s_points: Vec<f64>,
+    /// The box Γ was traced in (the FP domain): [[x_min, x_max], [y_min, y_max]].
+    pub bounds: [[f64; 2]; 2],
 }
 
 impl ValleyCurvePlan {
@@ -1047,6 +1049,7 @@ impl ValleyCurvePlan {
             config,
             curve,
             s_points,
+            bounds,
         })
     }
 

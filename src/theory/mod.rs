@@ -14,6 +14,7 @@
 pub mod conditional;
 pub mod curved;
 pub mod divergence;
+pub mod fibres;
 pub mod homogenised;
 pub mod hopping;
 pub mod nd;

@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod curved_homogenised;
 mod curved_valley;
 mod expression;
 mod figures;
