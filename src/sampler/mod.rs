@@ -2,11 +2,11 @@
 //!
 //! - [`rng`]: per-walker xoshiro256++ streams and a vectorisable Box–Muller generator;
 //! - [`walk2d`]: the 2-D valley, `LANES` walkers in lock-step;
-//! - [`walk_nd`]: the N-D valley, O(N_S·N_F) per step;
+//! - [`walk_nd`]: the N-D valley, `walk_nd::W` walkers in lock-step, O(N_S·N_F) per step;
 //! - [`observe`]: what walkers record (time series, extremes, histograms, trajectories).
 //!
 //! Reproducibility: walkers are split into fixed batches (`LANES` walkers for 2-D,
-//! [`ND_BATCH`] for N-D) that rayon runs in any order on the current pool; every walker draws
+//! [`ND_BATCH`] walkers in lock-step for N-D) that rayon runs in any order on the current pool; every walker draws
 //! from its own stream keyed by (seed, walker), and batch results are reduced in batch order,
 //! so a run is bit-identical for any thread count.
 
@@ -37,8 +37,8 @@ use rng::LANES;
 use walk_nd::RuleNd;
 use walk2d::{ConstNoise, ExactShift, Gd, HessLin, HessPow, LaneLoss, Rule2d, V2};
 
-/// Walkers per rayon task on the N-D valley.
-pub const ND_BATCH: usize = 4;
+/// Walkers per rayon task on the N-D valley (one lock-step batch).
+pub const ND_BATCH: usize = walk_nd::W;
 /// Batches run in parallel before their results are folded (bounds memory; fixed, so the
 /// reduction order is the same for any thread count).
 pub const REDUCE_GROUP: usize = 256;
