@@ -97,10 +97,18 @@ trait StepNd: Copy {
     const TWO_SUMS: bool;
     /// Needs Y2_j = Σ_i b_ij w2_i.
     const Y2: bool;
-    /// (w1_i, w2_i) of sharp direction i: x_j's update sees Y1_j = Σ_i b_ij w1_i and Y2_j.
-    fn weights(self, y: Row, xi: Row) -> (Row, Row);
-    /// (a_j, c_j): λ^{(i)}(x) = floor_i + Σ_j b_ij a_j and C_i = Σ_j b_ij c_j.
-    fn terms(self, x: Row, xi: Row, r2: f64) -> (Row, Row);
+    /// (w1_i, w2_i) of sharp direction i: x_j's update sees Y1_j = Σ_i b_ij w1_i and Y2_j
+    /// (default: the gradient's y_i² only).
+    #[inline(always)]
+    fn weights(self, y: Row, _xi: Row) -> (Row, Row) {
+        (mul(y, y), splat(0.0))
+    }
+    /// (a_j, c_j): λ^{(i)}(x) = floor_i + Σ_j b_ij a_j and C_i = Σ_j b_ij c_j (default: λ only).
+    #[inline(always)]
+    fn terms(self, x: Row, _xi: Row, r2: f64) -> (Row, Row) {
+        let s = fma(x, x, splat(-r2));
+        (mul(s, s), splat(0.0))
+    }
     /// x_j after the step.
     fn flat(self, el0: f64, x: Row, xi: Row, r2: f64, y1: Row, y2: Row) -> Row;
     /// y_i after the step, from λ^{(i)}(x), C_i and floor_i.
@@ -173,15 +181,6 @@ impl StepNd for Iso {
     const TWO_SUMS: bool = false;
     const Y2: bool = false;
     #[inline(always)]
-    fn weights(self, y: Row, _xi: Row) -> (Row, Row) {
-        (mul(y, y), splat(0.0))
-    }
-    #[inline(always)]
-    fn terms(self, x: Row, _xi: Row, r2: f64) -> (Row, Row) {
-        let s = fma(x, x, splat(-r2));
-        (mul(s, s), splat(0.0))
-    }
-    #[inline(always)]
     fn flat(self, el0: f64, x: Row, xi: Row, r2: f64, y1: Row, _y2: Row) -> Row {
         // x − dt (ε λ̄0 x + 2 x s Y1) + scale ξ = (1 − dt ε λ̄0) x − 2 dt x s Y1 + scale ξ.
         let (c1, c2) = (1.0 - self.dt * el0, -2.0 * self.dt);
@@ -209,15 +208,6 @@ impl StepNd for Gd {
     const NOISY: bool = false;
     const TWO_SUMS: bool = false;
     const Y2: bool = false;
-    #[inline(always)]
-    fn weights(self, y: Row, _xi: Row) -> (Row, Row) {
-        (mul(y, y), splat(0.0))
-    }
-    #[inline(always)]
-    fn terms(self, x: Row, _xi: Row, r2: f64) -> (Row, Row) {
-        let s = fma(x, x, splat(-r2));
-        (mul(s, s), splat(0.0))
-    }
     #[inline(always)]
     fn flat(self, el0: f64, x: Row, _xi: Row, r2: f64, y1: Row, _y2: Row) -> Row {
         lanes(|l| {
