@@ -46,10 +46,9 @@ struct Node {
     start: usize,
     /// Id of the first node of this node's subtree (subtrees are contiguous in postorder).
     first: usize,
-    /// Front-local index in the parent's front of each boundary cell (a monotone map).
-    parent_map: Vec<u32>,
-    /// `parent_map` as runs of consecutive indices (child start, parent start, length), split
-    /// where the parent's pivot block ends: the extend-add moves whole slices.
+    /// Where the boundary cells sit in the parent's front (a monotone map), as runs of
+    /// consecutive indices (child start, parent start, length), split where the parent's pivot
+    /// block ends: the extend-add moves whole slices.
     parent_runs: Vec<(u32, u32, u32)>,
 }
 
@@ -155,7 +154,6 @@ impl NestedDissection {
                     })
                     .collect();
                 nodes[c].parent_runs = runs_of(&map, nodes[id].pivots.len() as u32);
-                nodes[c].parent_map = map;
             }
         }
         let last = nodes
@@ -311,20 +309,19 @@ impl NestedDissection {
                 }
             }
         }
-        // Extend-add the children's Schur complements. The maps are increasing, so the
-        // entries bound for the pivot block come first.
+        // Extend-add the children's Schur complements, a run of consecutive front indices at a
+        // time (no run straddles the end of the pivot block).
         for (child, upd) in updates {
-            let (map, runs) = {
-                let c = &self.nodes[*child];
-                (&c.parent_map, &c.parent_runs)
-            };
-            for (cj, &fj) in map.iter().enumerate() {
+            let runs = &self.nodes[*child].parent_runs;
+            let columns = runs.iter().flat_map(|&(cs, ps, len)| {
+                (0..len as usize).map(move |k| (cs as usize + k, ps as usize + k))
+            });
+            for (cj, fj) in columns {
                 let col = upd
                     .col(cj)
                     .try_as_col_major()
                     .expect("contiguous")
                     .as_slice();
-                let fj = fj as usize;
                 // (pivot-row destination, boundary-row destination) of this column.
                 let (top, bottom) = if fj < np {
                     (
@@ -341,12 +338,12 @@ impl NestedDissection {
                 let bottom = bottom.expect("contiguous").as_slice_mut();
                 for &(cs, ps, len) in runs {
                     let (cs, ps, len) = (cs as usize, ps as usize, len as usize);
-                    let (dst, at) = if ps < np {
-                        (&mut top[ps..ps + len], cs)
+                    let dst = if ps < np {
+                        &mut top[ps..ps + len]
                     } else {
-                        (&mut bottom[ps - np..ps - np + len], cs)
+                        &mut bottom[ps - np..ps - np + len]
                     };
-                    for (d, &v) in dst.iter_mut().zip(&col[at..at + len]) {
+                    for (d, &v) in dst.iter_mut().zip(&col[cs..cs + len]) {
                         *d += v;
                     }
                 }
@@ -461,7 +458,6 @@ fn build(
             children: Vec::new(),
             start: 0,
             first: 0,
-            parent_map: Vec::new(),
             parent_runs: Vec::new(),
         });
         return Some(nodes.len() - 1);
@@ -484,7 +480,6 @@ fn build(
         children,
         start: 0,
         first: 0,
-        parent_map: Vec::new(),
         parent_runs: Vec::new(),
     });
     Some(nodes.len() - 1)
@@ -588,8 +583,11 @@ impl Factorization {
             *v = unsafe { x.get(c as usize) };
         }
         let mut add = |child: usize, upd: Vec<f64>| {
-            for (&f, v) in sym.nodes[child].parent_map.iter().zip(upd) {
-                front[f as usize] += v;
+            for &(cs, ps, len) in &sym.nodes[child].parent_runs {
+                let (cs, ps, len) = (cs as usize, ps as usize, len as usize);
+                for (f, v) in front[ps..ps + len].iter_mut().zip(&upd[cs..cs + len]) {
+                    *f += v;
+                }
             }
         };
         match node.children.as_slice() {

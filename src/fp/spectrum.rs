@@ -239,17 +239,19 @@ pub fn relaxation_rates_with_block(
         next.sort_by(|p, q| q.1.nu.total_cmp(&p.1.nu));
         // The `want` modes of largest |ν| (a complex-conjugate pair counts once).
         let mut modes = 0;
-        let mut rest: Vec<(usize, Ritz)> = Vec::new();
-        next.retain(|&(i, r)| {
-            let keep = modes < want;
-            if keep && r.rate.frequency >= -CONJUGATE_TOLERANCE * r.rate.rate.abs().max(shift) {
-                modes += 1;
-            }
-            if !keep {
-                rest.push((i, r));
-            }
-            keep
-        });
+        let split = next
+            .iter()
+            .position(|(_, r)| {
+                if modes == want {
+                    return true;
+                }
+                if r.rate.frequency >= -CONJUGATE_TOLERANCE * r.rate.rate.abs().max(shift) {
+                    modes += 1;
+                }
+                false
+            })
+            .unwrap_or(next.len());
+        let rest = next.split_off(split);
         // Converged: small residuals, and the rates no longer move (the generator is far from
         // normal, so a small residual alone does not pin the slower rates).
         let moved = |p: &Ritz, q: &Ritz| {

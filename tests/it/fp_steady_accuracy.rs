@@ -78,6 +78,13 @@ fn refine(a: &Stencil9, p0: &[f64], steps: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// (max cellwise relative difference over cells with P > 1e-6 max P, L1 distance) of two
 /// densities of mass 1.
+/// The even (`sign` = 1) or odd (−1) part of `p` under x → −x (cell (i, j) ↔ (nx − 1 − i, j)).
+fn part(g: &Grid, p: &[f64], sign: f64) -> Vec<f64> {
+    (0..g.len())
+        .map(|k| 0.5 * (p[k] + sign * p[g.index(g.nx - 1 - k / g.ny, k % g.ny)]))
+        .collect()
+}
+
 fn distance(g: &Grid, p: &[f64], q: &[f64]) -> (f64, f64) {
     let top = p.iter().fold(0.0f64, |m, v| m.max(*v));
     let rel = p
@@ -125,14 +132,12 @@ fn the_steady_density_is_as_accurate_as_its_operator_allows() {
     // The reference: the solve refined with double-double residuals, split into its even and
     // odd parts under x → −x (cell (i, j) ↔ (nx − 1 − i, j)).
     let (ra, size_a) = refine(&a, &sa.density, 3);
-    let part = |p: &[f64], sign: f64| -> Vec<f64> {
-        (0..grid.len())
-            .map(|k| 0.5 * (p[k] + sign * p[grid.index(grid.nx - 1 - k / grid.ny, k % grid.ny)]))
-            .collect()
-    };
-    let even = distance(&grid, &sa.density, &part(&ra, 1.0));
+    let even = distance(&grid, &sa.density, &part(&grid, &ra, 1.0));
     let top = ra.iter().fold(0.0f64, |m, v| m.max(*v));
-    let odd = part(&ra, -1.0).iter().fold(0.0f64, |m, v| m.max(v.abs())) / top;
+    let odd = part(&grid, &ra, -1.0)
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        / top;
     // Conditioning: the slowest (odd, inter-well) relaxation rate against the operator's scale.
     let rate = relaxation_rates(&a, 1, default_shift(&a)).unwrap()[0].rate;
     let diag_max = a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()));
@@ -194,13 +199,7 @@ fn even_sector_solve_equals_the_even_part_of_the_whole_grid_solve() {
             solve_steady(&a).unwrap(),
             solve_steady_whole_grid(&a).unwrap(),
         );
-        let even: Vec<f64> = (0..grid.len())
-            .map(|k| {
-                let m = grid.index(grid.nx - 1 - k / grid.ny, k % grid.ny);
-                0.5 * (whole.density[k] + whole.density[m])
-            })
-            .collect();
-        let d = distance(&grid, &even, &half.density);
+        let d = distance(&grid, &part(&grid, &whole.density, 1.0), &half.density);
         println!(
             "nx = {nx}: even sector vs even part of the whole grid: {:.1e} max relative, L1 {:.1e}; \
              LU entries {} vs {}, residual {:.1e}",
