@@ -8,23 +8,7 @@ use flatscape::theory::fibres::{FibreLaw, FibreTheory, NO_BOX, fibre_at, flow_li
 use flatscape::theory::homogenised as hom;
 use flatscape::theory::{curved, quad};
 
-/// Matrix factorisation L = ½(xy − 1)²: minima on the hyperbola xy = 1.
-#[derive(Clone, Copy)]
-struct MatrixFactorisation;
-
-impl Loss2d for MatrixFactorisation {
-    fn loss(&self, x: f64, y: f64) -> f64 {
-        0.5 * (x * y - 1.0).powi(2)
-    }
-    fn gradient(&self, x: f64, y: f64) -> [f64; 2] {
-        let r = x * y - 1.0;
-        [r * y, r * x]
-    }
-    fn hessian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
-        let off = 2.0 * x * y - 1.0;
-        [[y * y, off], [off, x * x]]
-    }
-}
+use super::curved_valley::{MatrixFactorisation, Parabola, gauss, max_rel};
 
 fn hyperbola() -> ValleyCurve {
     trace_valley(
@@ -241,28 +225,6 @@ fn boltzmann_hyperbola(curve: &ValleyCurve, s: f64, t: f64) -> f64 {
     (q * q + 4.0).powf(0.25) * gauss(f, 1.0 - w, 1.0 + w, 400)
 }
 
-/// ∫_a^b f by composite 3-point Gauss–Legendre on `panels` panels.
-fn gauss(f: impl Fn(f64) -> f64, a: f64, b: f64, panels: usize) -> f64 {
-    let h = (b - a) / panels as f64;
-    let x = [-(0.6_f64).sqrt(), 0.0, (0.6_f64).sqrt()];
-    let w = [5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0];
-    (0..panels)
-        .map(|k| {
-            let c = a + (k as f64 + 0.5) * h;
-            (0..3).map(|i| w[i] * f(c + 0.5 * h * x[i])).sum::<f64>() * 0.5 * h
-        })
-        .sum()
-}
-
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let peak = b.iter().copied().fold(0.0, f64::max);
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-        / peak
-}
-
 #[test]
 fn isotropic_noise_gives_the_boltzmann_law_of_the_limit_point() {
     let mf = MatrixFactorisation;
@@ -300,34 +262,14 @@ fn isotropic_noise_gives_the_boltzmann_law_of_the_limit_point() {
     assert!(orders.iter().all(|&o| (o - 1.0).abs() < 0.1));
 }
 
-/// A parabolic valley of minima L = ½k(y − x²)².
-struct Parabola {
-    k: f64,
-}
-
-impl Loss2d for Parabola {
-    fn loss(&self, x: f64, y: f64) -> f64 {
-        0.5 * self.k * (y - x * x).powi(2)
-    }
-    fn gradient(&self, x: f64, y: f64) -> [f64; 2] {
-        let r = y - x * x;
-        [-2.0 * self.k * x * r, self.k * r]
-    }
-    fn hessian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
-        let r = y - x * x;
-        let off = -2.0 * self.k * x;
-        [
-            [4.0 * self.k * x * x - 2.0 * self.k * r, off],
-            [off, self.k],
-        ]
-    }
-}
-
 #[test]
 fn isotropic_noise_on_the_parabola_matches_a_direct_quadrature_of_the_flow_limit() {
     // Windows w(φ) = exp(−(φ − c)²/(2·0.15²)): E[w φ^k]/E[w] under the level against a 2-D
     // Gauss–Legendre quadrature of e^{−L/T} w(φ(θ)) with φ(θ) from descending the flow.
-    let par = Parabola { k: 2.0 };
+    let par = Parabola {
+        k: 2.0,
+        epsilon: 0.0,
+    };
     let curve = trace_valley(&par, [0.0, 0.0], [[-1.6, 1.6], [-0.6, 2.6]], 0.005, 10.0).unwrap();
     let t = 0.01;
     let noise = Noise::Isotropic { temperature: t };

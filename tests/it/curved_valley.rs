@@ -15,7 +15,7 @@ const UNBOUNDED: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
 
 /// Matrix factorisation L = ½(xy − 1)²: minima on the hyperbola xy = 1.
 #[derive(Clone, Copy)]
-struct MatrixFactorisation;
+pub(crate) struct MatrixFactorisation;
 
 impl Loss2d for MatrixFactorisation {
     fn loss(&self, x: f64, y: f64) -> f64 {
@@ -32,9 +32,9 @@ impl Loss2d for MatrixFactorisation {
 }
 
 /// A parabolic valley L = ½k(y − x²)² + ½ε x² (ε = 0: minima on y = x²).
-struct Parabola {
-    k: f64,
-    epsilon: f64,
+pub(crate) struct Parabola {
+    pub(crate) k: f64,
+    pub(crate) epsilon: f64,
 }
 
 impl Loss2d for Parabola {
@@ -56,7 +56,7 @@ impl Loss2d for Parabola {
 }
 
 /// ∫_a^b f by composite Gauss–Legendre (5 points) on `panels` panels.
-fn gauss(f: impl Fn(f64) -> f64, a: f64, b: f64, panels: usize) -> f64 {
+pub(crate) fn gauss(f: impl Fn(f64) -> f64, a: f64, b: f64, panels: usize) -> f64 {
     const X: [f64; 5] = [
         0.0,
         -0.538_469_310_105_683_1,
@@ -80,7 +80,8 @@ fn gauss(f: impl Fn(f64) -> f64, a: f64, b: f64, panels: usize) -> f64 {
         .sum()
 }
 
-fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+/// max |a − b| relative to the peak of b.
+pub(crate) fn max_rel(a: &[f64], b: &[f64]) -> f64 {
     let peak = b.iter().copied().fold(0.0_f64, f64::max);
     a.iter()
         .zip(b)
