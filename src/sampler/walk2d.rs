@@ -328,6 +328,8 @@ impl Rule2d for Gd {
 
 /// Whether |θ|² = `r2` is beyond the divergence radius or not a number (one comparison: it
 /// is false for NaN, so its negation catches both).
+// The negated comparison is the point: it is one vector compare and catches NaN.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 #[inline(always)]
 pub(crate) fn outside(r2: f64, radius_sq: f64) -> bool {
     !(r2 <= radius_sq)

@@ -68,7 +68,10 @@ fn tail_probabilities_match_erfc_and_the_largest_deviate_is_bounded() {
             "P(|z| > {t}) = {got:.4e} (erfc {p:.4e}), {:.2} s.e.",
             (got - p) / se
         );
-        assert!((got - p).abs() < 4.0 * se, "P(|z| > {t}) = {got}, exact {p}");
+        assert!(
+            (got - p).abs() < 4.0 * se,
+            "P(|z| > {t}) = {got}, exact {p}"
+        );
     }
     // u ≥ 2⁻³² bounds |z| by √(64 ln 2) = 6.66044; P(|z| > 6.66) = 2.7e-11 for a true normal.
     println!("largest |z| = {largest}");
@@ -87,7 +90,9 @@ fn kolmogorov_smirnov_distance_to_the_normal_is_small() {
         .enumerate()
         .map(|(i, &v)| {
             let f = phi(v);
-            (f - i as f64 / nf).abs().max(((i + 1) as f64 / nf - f).abs())
+            (f - i as f64 / nf)
+                .abs()
+                .max(((i + 1) as f64 / nf - f).abs())
         })
         .fold(0.0, f64::max);
     // Kolmogorov distribution: P(√n D > 1.95) ≈ 0.001.
@@ -138,7 +143,11 @@ fn every_simd_path_gives_the_same_bits() {
     fill_baseline(9, &mut base);
     #[cfg(target_arch = "x86_64")]
     {
-        let same = |other: &[f64]| base.iter().zip(other).all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = |other: &[f64]| {
+            base.iter()
+                .zip(other)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        };
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             let mut v = vec![0.0; n];
