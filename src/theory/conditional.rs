@@ -7,8 +7,9 @@
 //! on [y_min, y_max] (y_ref = 0 clamped into the range). It is computed by quadrature: the
 //! exponent by a cumulative Simpson rule, the averages by composite Simpson on a grid of step
 //! σ(x) / [`STEPS_PER_SIGMA`], σ(x)² = D22(x, 0) / λ(x), marching outwards from y_ref until the
-//! density has dropped by e^−[`LOG_CUTOFF`] or the domain ends. All work is in log space: no
-//! underflow for any noise level.
+//! density has dropped by e^−[`LOG_CUTOFF`] or the domain ends. The exponent is accumulated as a
+//! number and exponentiated per node (w = D22(y_ref)/D22(y) · e^−exponent ≥ e^−LOG_CUTOFF before
+//! the march stops): no underflow for any noise level.
 //!
 //! The paper's own level ([`YLaw::Gaussian`]) replaces this law by the Gaussian N(0, Δ(x)/λ(x)),
 //! Δ(x) = D22(x, 0), on an unbounded domain.
@@ -224,7 +225,7 @@ pub fn conditional_moments_with(
 
     let mut sums = Sums::default();
     let mut truncated = false;
-    let log_d22_ref = d_ref[1].ln();
+    let cutoff_w = (-LOG_CUTOFF).exp();
     if law == YLaw::Exact && (d_ref[1].is_nan() || d_ref[1] <= 0.0) {
         return None;
     }
@@ -255,8 +256,13 @@ pub fn conditional_moments_with(
             let y1 = y_ref + dir * (k as f64 + 1.0) * h;
             let dm = along.at(ym);
             let d1 = along.at(y1);
-            let (logwm, logw1, g1, exponent1) = match law {
-                YLaw::Gaussian => (log_w_gauss(ym), log_w_gauss(y1), 0.0, 0.0),
+            // w = exp(log w); the exact law's w = (D22(y_ref)/D22(y)) e^{−exponent} needs one
+            // exponential and no logarithm.
+            let (wm, w1, below_cutoff, g1, exponent1) = match law {
+                YLaw::Gaussian => {
+                    let logw1 = log_w_gauss(y1);
+                    (log_w_gauss(ym).exp(), logw1.exp(), logw1 < -LOG_CUTOFF, 0.0, 0.0)
+                }
                 YLaw::Exact => {
                     if !(dm[1] > 0.0 && d1[1] > 0.0) {
                         return None;
@@ -266,15 +272,10 @@ pub fn conditional_moments_with(
                     // Quadratic through (g0, gm, g1): ∫ to the midpoint and to the end.
                     let em = exponent0 + dir * h / 24.0 * (5.0 * g0 + 8.0 * gm - g1);
                     let e1 = exponent0 + dir * h / 6.0 * (g0 + 4.0 * gm + g1);
-                    (
-                        -(dm[1].ln() - log_d22_ref) - em,
-                        -(d1[1].ln() - log_d22_ref) - e1,
-                        g1,
-                        e1,
-                    )
+                    let w1 = (-e1).exp() * (d_ref[1] / d1[1]);
+                    ((-em).exp() * (d_ref[1] / dm[1]), w1, w1 < cutoff_w, g1, e1)
                 }
             };
-            let (wm, w1) = (logwm.exp(), logw1.exp());
             sums.add(h / 6.0, w0, y0, d0[0], d0[1]);
             sums.add(4.0 * h / 6.0, wm, ym, dm[0], dm[1]);
             sums.add(h / 6.0, w1, y1, d1[0], d1[1]);
@@ -283,7 +284,7 @@ pub fn conditional_moments_with(
             g0 = g1;
             exponent0 = exponent1;
             w0 = w1;
-            if logw1 < -LOG_CUTOFF {
+            if below_cutoff {
                 reached_cutoff = true;
                 break;
             }
