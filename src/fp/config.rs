@@ -46,6 +46,25 @@ pub enum CrossDiffusionScheme {
     Drop,
 }
 
+/// Whether the steady solve and the spectrum use the generator's mirror symmetries.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Symmetry {
+    /// Fold onto the symmetry sectors of every mirror (x → −x, y → −y) the generator commutes
+    /// with (`fp::symmetry`); the whole grid when it commutes with none.
+    #[default]
+    Auto,
+    /// Always the whole grid (the general path; for comparisons).
+    Off,
+}
+
+impl Symmetry {
+    /// Whether this is the default, [`Symmetry::Auto`].
+    pub fn is_auto(&self) -> bool {
+        *self == Symmetry::Auto
+    }
+}
+
 /// `[fokker_planck]`: grid and time stepping of the FP solver.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +110,9 @@ pub struct FokkerPlanckConfig {
     /// `rtol` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub atol: Option<f64>,
+    /// Use the generator's mirror symmetries in the steady solve and the spectrum.
+    #[serde(default, skip_serializing_if = "Symmetry::is_auto")]
+    pub symmetry: Symmetry,
 }
 
 /// rtol of the adaptive transient when only atol is given (SciPy's default).
@@ -130,6 +152,7 @@ impl FokkerPlanckConfig {
             eigenvalues: 0,
             rtol: None,
             atol: None,
+            symmetry: Symmetry::Auto,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod operator;
 pub mod passage;
 pub mod spectrum;
 pub mod steady;
+pub mod symmetry;
 pub mod transient;
 
 use std::time::Instant;
@@ -20,11 +21,11 @@ use serde::Serialize;
 use crate::config::{Cancelled, Progress, check_cancelled};
 use crate::landscape::{Landscape, Loss2d};
 use crate::noise::Noise;
-pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig};
+pub use config::{CrossDiffusionScheme, FokkerPlanckConfig, FpPlan, InitialConfig, Symmetry};
 use grid::Grid;
 use nested::{NestedDissection, SingularMatrix};
 use operator::Stencil9;
-use steady::{SteadyState, solve_steady};
+use steady::{SteadyState, solve_steady, solve_steady_whole_grid};
 use transient::{AdaptiveError, AdaptiveStats, AdaptiveTrBdf2, BackwardEuler, Tolerance, TrBdf2};
 
 /// Moments of a density at one time (a row of `moments.csv`).
@@ -560,7 +561,10 @@ fn solve_on<L: Loss2d>(
             ),
             None,
         );
-        let ss = solve_steady(&a)?;
+        let ss = match cfg.symmetry {
+            Symmetry::Auto => solve_steady(&a)?,
+            Symmetry::Off => solve_steady_whole_grid(&a)?,
+        };
         progress.finish();
         if ss.density.iter().any(|v| !v.is_finite()) {
             return Err(FpError::NotFinite("steady state"));
@@ -579,7 +583,13 @@ fn solve_on<L: Loss2d>(
             None,
         );
         let clock = Instant::now();
-        let rates = spectrum::relaxation_rates(&a, cfg.eigenvalues, spectrum::default_shift(&a))?;
+        let rates = spectrum::relaxation_rates_with(
+            &a,
+            cfg.eigenvalues,
+            spectrum::default_shift(&a),
+            spectrum::BLOCK,
+            cfg.symmetry,
+        )?;
         progress.finish();
         spectrum_info = Some((rates, clock.elapsed().as_secs_f64()));
         check_cancelled(progress)?;

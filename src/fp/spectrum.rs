@@ -7,22 +7,26 @@
 //! the largest |ν|, so a few Arnoldi steps on T find them; every step is one solve with the
 //! factorisation of I − A/σ. μ = 0 (the stationary density, ν = 1) is found too and dropped.
 //!
-//! A reflection-symmetric generator is split into its even and odd sectors, each a half-grid
-//! stencil with its own (half-size, ≈ 2.8× cheaper) factorisation; the two Arnoldi sequences
-//! advance in lockstep until the k + 1 Ritz values of largest |ν| over both sectors have small
-//! residuals and have stopped moving (relative change below 10⁻⁹ between steps: A is far from
-//! normal, and a residual of 10⁻¹⁰ alone left the sixth rate at 512² wrong by 3·10⁻⁴). A sector
-//! whose share of those modes has converged, and whose next Ritz value has converged below the
-//! cut, stops early and leaves both cores to the other sector's solves (at 512² the odd sector
-//! stops after 25 of 33 rounds).
+//! A generator with mirror symmetries (x → −x, y → −y: `fp::symmetry`) is split into its
+//! symmetry sectors, each a half- or quarter-grid stencil with its own factorisation (a quarter
+//! grid's is ≈ 8× cheaper than the whole grid's); the Arnoldi sequences advance in lockstep until
+//! the k + 1 Ritz values of largest |ν| over all sectors have small residuals and have stopped
+//! moving (relative change below 10⁻⁹ between steps: A is far from normal, and a residual of
+//! 10⁻¹⁰ alone left the sixth rate at 512² wrong by 3·10⁻⁴). A sector whose share of those modes
+//! has converged, and whose next Ritz value has converged below the cut, stops early and leaves
+//! the cores to the other sectors' solves; a sector holding none of them stops once its largest
+//! Ritz value, plus its residual, is far below the cut (the valley's y-odd sectors, whose modes
+//! relax at the fast rate of y, after 4–5 steps). At 512² on the paper's valley the x-odd,
+//! y-even sector stops after 25 steps and the even one after 33.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use sprs::{CsMat, TriMat};
 
-use super::grid::Grid;
+use super::config::Symmetry;
 use super::nested::{Factorization, NestedDissection, SingularMatrix};
-use super::operator::{CENTRE, OFFSETS, Stencil9, slot};
+use super::operator::{CENTRE, OFFSETS, Stencil9};
+use super::symmetry;
 use rayon::prelude::*;
 
 /// Columns of one Krylov block (each block costs one multi-right-hand-side solve,
@@ -45,6 +49,12 @@ const DENSE_CELLS: usize = 400;
 /// A sector stops early only when its next Ritz value lies at least this fraction below the
 /// cut in |ν| (the smallest |ν| of the wanted modes).
 const SECTOR_MARGIN: f64 = 0.05;
+
+/// A sector holding none of the wanted modes stops once its largest Ritz value |ν|, plus its
+/// residual, is below this fraction of the cut (after at least [`FAR_MIN_ROUNDS`] rounds).
+const FAR_BELOW: f64 = 0.5;
+/// Rounds before a sector may stop by [`FAR_BELOW`].
+const FAR_MIN_ROUNDS: usize = 4;
 
 /// A Ritz value with Im μ below −this · max(|Re μ|, σ) is the second member of a conjugate pair.
 const CONJUGATE_TOLERANCE: f64 = 1e-9;
@@ -98,105 +108,41 @@ pub fn default_shift(a: &Stencil9) -> f64 {
     1e-6 * a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()))
 }
 
-/// Whether A commutes with the reflection x → −x of the grid (cell (i, j) ↔ (nx − 1 − i, j)),
-/// as the valley's generator does on a symmetric x-domain.
-pub fn is_reflection_symmetric(a: &Stencil9) -> bool {
-    let g = a.grid;
-    let scale = a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()));
-    (0..g.nx).all(|i| {
-        (0..g.ny).all(|j| {
-            let (row, mirror) = (&a.coef[g.index(i, j)], &a.coef[g.index(g.nx - 1 - i, j)]);
-            OFFSETS.iter().enumerate().all(|(s, &(di, dj))| {
-                (row[s] - mirror[super::operator::slot(-di, dj)]).abs() <= 1e-12 * scale
-            })
-        })
-    })
-}
-
-/// The generator restricted to the even (`sign` = 1) or odd (`sign` = −1) functions of the
-/// reflection x → −x, as a stencil on the right half of the grid (None when that half is
-/// empty). For a reflection-symmetric A, (A v)(x) on x > 0 needs v only on x > 0 once
-/// v(−x) = sign·v(x) is used: the coefficients of the first half column that reach across
-/// the midline are moved onto the mirror cell (times `sign`). For odd nx the middle column
-/// belongs to the even half and vanishes in the odd sector. The eigenvalues of the folded
-/// stencil are exactly those of A in that sector.
-pub fn fold_to_sector(a: &Stencil9, sign: f64) -> Option<Stencil9> {
-    let g = a.grid;
-    let (nx, ny) = (g.nx, g.ny);
-    let first = if nx % 2 == 0 {
-        nx / 2
-    } else if sign > 0.0 {
-        (nx - 1) / 2
-    } else {
-        nx.div_ceil(2)
-    };
-    let h = nx - first;
-    if h == 0 || ny == 0 {
-        return None;
-    }
-    let half = Grid {
-        nx: h,
-        x_min: g.x_min + first as f64 * g.dx,
-        ..g
-    };
-    let mut out = Stencil9::zeros(half);
-    for i in 0..h {
-        for j in 0..ny {
-            let row = a.coef[(first + i) * ny + j];
-            let dst = &mut out.coef[i * ny + j];
-            *dst = row;
-            if i > 0 || first == 0 {
-                continue;
-            }
-            let west = first - 1;
-            let mirror = nx - 1 - west;
-            for dj in -1isize..=1 {
-                let s = slot(-1, dj);
-                let v = row[s];
-                dst[s] = 0.0;
-                let jj = j as isize + dj;
-                // Off the grid (ignored by every consumer), or the odd sector's zero column.
-                if v == 0.0 || jj < 0 || jj >= ny as isize || mirror == west {
-                    continue;
-                }
-                dst[slot((mirror - first) as isize, dj)] += sign * v;
-            }
-        }
-    }
-    Some(out)
-}
-
 /// The `k` slowest non-zero relaxation modes of A (rates ascending), by block shift-invert
 /// Arnoldi with shift σ = `shift` (> 0; modes with rates near σ converge fastest) on the
 /// nested-dissection factorisation of I − A/σ, [`BLOCK`] vectors per solve.
 ///
-/// When A commutes with the reflection x → −x (the valley on a symmetric domain) the even and
-/// odd sectors are searched separately, each on its folded half-grid stencil
-/// ([`fold_to_sector`]) with its own factorisation: above Δ_S* every intra-well mode comes as
-/// an even/odd pair split only by the hopping rate, which one Krylov sequence cannot resolve.
+/// When A commutes with the reflection x → −x or y → −y (the valley on a symmetric domain) the
+/// symmetry sectors are searched separately, each on its folded half- or quarter-grid stencil
+/// ([`symmetry::sectors`]) with its own factorisation: above Δ_S* every intra-well mode comes
+/// as an even/odd pair split only by the hopping rate, which one Krylov sequence cannot resolve.
 pub fn relaxation_rates(
     a: &Stencil9,
     k: usize,
     shift: f64,
 ) -> Result<Vec<RelaxationRate>, SpectrumError> {
-    relaxation_rates_with_block(a, k, shift, BLOCK)
+    relaxation_rates_with(a, k, shift, BLOCK, Symmetry::Auto)
 }
 
-/// [`relaxation_rates`] with `block` Krylov vectors per solve (1 = plain Arnoldi; for tuning).
-pub fn relaxation_rates_with_block(
+/// [`relaxation_rates`] with `block` Krylov vectors per solve (1 = plain Arnoldi; for tuning),
+/// searching the whole grid as one sector when `use_symmetry` is [`Symmetry::Off`] (then modes
+/// split only by an exponentially small rate are not resolved).
+pub fn relaxation_rates_with(
     a: &Stencil9,
     k: usize,
     shift: f64,
     block: usize,
+    use_symmetry: Symmetry,
 ) -> Result<Vec<RelaxationRate>, SpectrumError> {
     let want = k + 1;
-    let operators: Vec<Stencil9> = if is_reflection_symmetric(a) {
-        [1.0, -1.0]
-            .iter()
-            .filter_map(|&sign| fold_to_sector(a, sign))
-            .collect()
+    let folded = match use_symmetry {
+        Symmetry::Auto => symmetry::sectors(a, false),
+        Symmetry::Off => Vec::new(),
+    };
+    let operators: Vec<&Stencil9> = if folded.is_empty() {
+        vec![a]
     } else {
-        vec![a.clone()]
+        folded.iter().map(|s| &s.stencil).collect()
     };
     // One factorisation per sector, side by side.
     let factors = operators
@@ -220,7 +166,7 @@ pub fn relaxation_rates_with_block(
     let mut latest: Vec<Vec<Ritz>> = vec![Vec::new(); sectors.len()];
     let mut active = vec![true; sectors.len()];
     let mut shares: Vec<Vec<Ritz>> = vec![Vec::new(); sectors.len()];
-    for _ in 0..MAX_ROUNDS {
+    for rounds_done in 1..=MAX_ROUNDS {
         let rounds = sectors
             .par_iter_mut()
             .zip(&active)
@@ -273,6 +219,16 @@ pub fn relaxation_rates_with_block(
                 let below = rest.iter().find(|(j, _)| *j == i).is_some_and(|(_, r)| {
                     r.rate.residual <= RITZ_TOLERANCE && r.nu < cut * (1.0 - SECTOR_MARGIN)
                 });
+                // A sector holding none of the wanted modes whose largest Ritz value, plus its
+                // absolute residual, lies far below the cut (the y-odd sectors of the valley:
+                // fast modes in y, |ν| ≈ 10⁻² of the cut, in a tight cluster that would take
+                // many rounds to resolve to RITZ_TOLERANCE).
+                let far_below = mine.is_empty()
+                    && rounds_done >= FAR_MIN_ROUNDS
+                    && latest[i]
+                        .first()
+                        .is_some_and(|r| r.nu * (1.0 + r.rate.residual) <= FAR_BELOW * cut);
+                let below = below || far_below;
                 if *on && share_done && below {
                     *on = false;
                 }

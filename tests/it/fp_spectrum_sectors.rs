@@ -1,11 +1,12 @@
 //! The pieces of the fast spectrum: the multi-right-hand-side solve, the even/odd folding of a
-//! reflection-symmetric generator onto half grids, and the resulting rates against a dense
-//! eigensolve of the whole generator.
+//! mirror-symmetric generator onto half and quarter grids, and the resulting rates against a
+//! dense eigensolve of the whole generator.
 
 use faer::Mat;
 use flatscape::config::AxisConfig;
 use flatscape::fp::CrossDiffusionScheme;
 use flatscape::fp::nested::NestedDissection;
+use flatscape::fp::symmetry::{self, Mirror};
 use flatscape::fp::{grid::Grid, operator, spectrum};
 use flatscape::landscape::Valley2d;
 use flatscape::noise::Noise;
@@ -58,35 +59,88 @@ fn solve_many_equals_repeated_single_solves() {
     }
 }
 
-/// For v(−x) = ±v(x), (A v) on the right half is the folded stencil applied to v's right half
-/// (nx even and odd; for odd nx the odd sector has no middle column).
+/// For v(−x) = ±v(x), (A v) on the right half is the folded stencil applied to v's right half,
+/// and likewise for y → −y on the upper half (even and odd cell counts; for an odd count the
+/// odd sector has no middle row of cells).
 #[test]
 fn folded_sectors_act_as_the_generator_on_symmetric_vectors() {
-    for nx in [16usize, 17] {
-        let a = valley(nx, 12);
-        assert!(spectrum::is_reflection_symmetric(&a));
+    for (nx, ny) in [(16usize, 12usize), (17, 12), (16, 13)] {
+        let a = valley(nx, ny);
         let g = a.grid;
-        for sign in [1.0, -1.0] {
-            let half = spectrum::fold_to_sector(&a, sign).unwrap();
-            let first = nx - half.grid.nx;
-            let v: Vec<f64> = (0..g.len())
-                .map(|c| {
-                    let (i, j) = (c / g.ny, c % g.ny);
-                    let x = g.x(i);
-                    let f = |x: f64| (1.3 * x + 0.2).exp() * (1.0 + 0.1 * j as f64);
-                    f(x) + sign * f(-x)
-                })
-                .collect();
-            let mut av = vec![0.0; g.len()];
-            a.apply(&v, &mut av);
-            let vh = v[first * g.ny..].to_vec();
-            let mut hv = vec![0.0; vh.len()];
-            half.apply(&vh, &mut hv);
-            let scale = av.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            for (p, q) in av[first * g.ny..].iter().zip(&hv) {
-                assert!((p - q).abs() <= 1e-12 * scale, "nx {nx}, sign {sign}");
+        for mirror in [Mirror::X, Mirror::Y] {
+            assert!(symmetry::commutes_with(&a, mirror));
+            for sign in [1.0, -1.0] {
+                let half = symmetry::fold(&a, mirror, sign).unwrap();
+                let f = |x: f64, y: f64| (1.3 * x + 0.2).exp() * (1.0 + 0.7 * y + 2.0 * x * y);
+                let v: Vec<f64> = (0..g.len())
+                    .map(|c| {
+                        let (x, y) = (g.x(c / g.ny), g.y(c % g.ny));
+                        match mirror {
+                            Mirror::X => f(x, y) + sign * f(-x, y),
+                            Mirror::Y => f(x, y) + sign * f(x, -y),
+                        }
+                    })
+                    .collect();
+                let mut av = vec![0.0; g.len()];
+                a.apply(&v, &mut av);
+                // The half's cells in the whole grid's numbering.
+                let (fx, fy) = (g.nx - half.grid.nx, g.ny - half.grid.ny);
+                let cells: Vec<usize> = (0..half.grid.nx)
+                    .flat_map(|i| (0..half.grid.ny).map(move |j| g.index(i + fx, j + fy)))
+                    .collect();
+                let vh: Vec<f64> = cells.iter().map(|&c| v[c]).collect();
+                let mut hv = vec![0.0; vh.len()];
+                half.apply(&vh, &mut hv);
+                let scale = av.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                for (&c, q) in cells.iter().zip(&hv) {
+                    assert!(
+                        (av[c] - q).abs() <= 1e-12 * scale,
+                        "{nx} x {ny}, {mirror:?}, sign {sign}"
+                    );
+                }
+                // Unfolding the half's values restores v.
+                let sector = symmetry::sectors(&a, false)
+                    .into_iter()
+                    .find(|s| {
+                        s.parity(mirror) == Some(sign)
+                            && s.parity(other(mirror)).is_some_and(|p| p > 0.0)
+                    })
+                    .unwrap();
+                let w: Vec<f64> = (0..g.len())
+                    .map(|c| {
+                        let (x, y) = (g.x(c / g.ny), g.y(c % g.ny));
+                        let e = |x: f64, y: f64| f(x, y) + f(x, -y) + f(-x, y) + f(-x, -y);
+                        let o = |x: f64, y: f64| match mirror {
+                            Mirror::X => e(x, y) * x,
+                            Mirror::Y => e(x, y) * y,
+                        };
+                        if sign > 0.0 { e(x, y) } else { o(x, y) }
+                    })
+                    .collect();
+                let (sg, (qx, qy)) = (
+                    sector.stencil.grid,
+                    (g.nx - sector.stencil.grid.nx, g.ny - sector.stencil.grid.ny),
+                );
+                let restricted: Vec<f64> = (0..sg.nx)
+                    .flat_map(|i| (0..sg.ny).map(move |j| (i, j)))
+                    .map(|(i, j)| w[g.index(i + qx, j + qy)])
+                    .collect();
+                let back = sector.unfold(&restricted);
+                for (p, q) in back.iter().zip(&w) {
+                    assert!(
+                        (p - q).abs() <= 1e-14 * q.abs().max(1.0),
+                        "unfold {mirror:?} {sign}"
+                    );
+                }
             }
         }
+    }
+}
+
+fn other(m: Mirror) -> Mirror {
+    match m {
+        Mirror::X => Mirror::Y,
+        Mirror::Y => Mirror::X,
     }
 }
 

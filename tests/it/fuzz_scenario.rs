@@ -711,6 +711,7 @@ fn fokker_planck() -> BoxedStrategy<Value> {
         req("y", axis(0.2..1.0)),
         opt("steady", Just(Value::Boolean(true)).boxed()),
         opt("cross_diffusion", one_of(&["central", "drop"])),
+        opt("symmetry", one_of(&["auto", "off"])),
         opt("start_steps", int(0..=64)),
     ]);
     let transient = (
