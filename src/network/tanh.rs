@@ -130,9 +130,18 @@ mod tests {
     #[test]
     fn max_ulp_error_against_libm() {
         // Dense sweep over the range the hidden layers see, plus tiny and saturated values.
-        let mut xs: Vec<f64> = (0..400_001).map(|i| -25.0 + 50.0 * i as f64 / 4e5).collect();
+        let mut xs: Vec<f64> = (0..400_001)
+            .map(|i| -25.0 + 50.0 * i as f64 / 4e5)
+            .collect();
         xs.extend((0..2000).map(|i| 1e-300 * 1.4_f64.powi(i)));
-        xs.extend([0.625, 0.625 - 1e-16, 0.625 + 1e-16, SATURATION, 1e300, f64::INFINITY]);
+        xs.extend([
+            0.625,
+            0.625 - 1e-16,
+            0.625 + 1e-16,
+            SATURATION,
+            1e300,
+            f64::INFINITY,
+        ]);
         let neg: Vec<f64> = xs.iter().map(|x| -x).collect();
         xs.extend(neg);
         let mut v = xs.clone();
@@ -143,15 +152,32 @@ mod tests {
             if e > worst.0 {
                 worst = (e, x);
             }
-            assert_eq!(t.to_bits(), tanh(x).to_bits(), "slice and scalar differ at {x}");
+            assert_eq!(
+                t.to_bits(),
+                tanh(x).to_bits(),
+                "slice and scalar differ at {x}"
+            );
         }
         // glibc's tanh is within ~1 ulp of the correctly rounded value: allow MAX_ULP − 1 against it.
-        assert!(worst.0 < MAX_ULP, "worst {} ulp at x = {}", worst.0, worst.1);
+        assert!(
+            worst.0 < MAX_ULP,
+            "worst {} ulp at x = {}",
+            worst.0,
+            worst.1
+        );
     }
 
     #[test]
     fn special_values() {
-        let mut v = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 30.0, -30.0];
+        let mut v = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            30.0,
+            -30.0,
+        ];
         tanh_in_place(&mut v);
         assert_eq!(v[0].to_bits(), 0.0_f64.to_bits());
         assert_eq!(v[1].to_bits(), (-0.0_f64).to_bits());

@@ -261,7 +261,13 @@ pub fn conditional_moments_with(
             let (wm, w1, below_cutoff, g1, exponent1) = match law {
                 YLaw::Gaussian => {
                     let logw1 = log_w_gauss(y1);
-                    (log_w_gauss(ym).exp(), logw1.exp(), logw1 < -LOG_CUTOFF, 0.0, 0.0)
+                    (
+                        log_w_gauss(ym).exp(),
+                        logw1.exp(),
+                        logw1 < -LOG_CUTOFF,
+                        0.0,
+                        0.0,
+                    )
                 }
                 YLaw::Exact => {
                     if !(dm[1] > 0.0 && d1[1] > 0.0) {
@@ -315,11 +321,24 @@ mod tests {
     fn along_y_is_bit_for_bit_the_general_diffusion() {
         let valley = Valley2d::paper();
         let noises = [
-            Noise::Hessian { eta: 0.03, sigma: 0.17, power: 2.0 },
-            Noise::Hessian { eta: 0.03, sigma: 0.17, power: 1.0 },
-            Noise::Anisotropic { delta: 0.01, kappa: 4.0 },
+            Noise::Hessian {
+                eta: 0.03,
+                sigma: 0.17,
+                power: 2.0,
+            },
+            Noise::Hessian {
+                eta: 0.03,
+                sigma: 0.17,
+                power: 1.0,
+            },
+            Noise::Anisotropic {
+                delta: 0.01,
+                kappa: 4.0,
+            },
             Noise::Isotropic { temperature: 0.02 },
-            Noise::Constant { d: [[0.05, 0.02], [0.02, 0.04]] },
+            Noise::Constant {
+                d: [[0.05, 0.02], [0.02, 0.04]],
+            },
         ];
         for noise in &noises {
             for i in 0..41 {
@@ -329,8 +348,16 @@ mod tests {
                     let y = -3.0 + 0.06 * j as f64 + 1e-3;
                     let d = noise.diffusion(&valley, x, y);
                     let [d11, d22] = along.at(y);
-                    assert_eq!(d11.to_bits(), d[0][0].to_bits(), "{noise:?} D11 at ({x}, {y})");
-                    assert_eq!(d22.to_bits(), d[1][1].to_bits(), "{noise:?} D22 at ({x}, {y})");
+                    assert_eq!(
+                        d11.to_bits(),
+                        d[0][0].to_bits(),
+                        "{noise:?} D11 at ({x}, {y})"
+                    );
+                    assert_eq!(
+                        d22.to_bits(),
+                        d[1][1].to_bits(),
+                        "{noise:?} D22 at ({x}, {y})"
+                    );
                 }
             }
         }

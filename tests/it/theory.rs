@@ -553,8 +553,13 @@ fn sweep_point_is_summarize_bit_for_bit() {
             let point = sweep_point(&valley, noise, cfg);
             assert_eq!(point.x_ss.to_bits(), full.x_ss.to_bits(), "{noise:?}");
             assert_eq!(point.flatness_ss.to_bits(), full.flatness_ss.to_bits());
-            let eta_lambda = |c: &Option<Convergence>| c.as_ref().map(|c| c.eta_lambda_mean_ss.to_bits());
-            assert_eq!(eta_lambda(&point.convergence), eta_lambda(&full.convergence), "{noise:?}");
+            let eta_lambda =
+                |c: &Option<Convergence>| c.as_ref().map(|c| c.eta_lambda_mean_ss.to_bits());
+            assert_eq!(
+                eta_lambda(&point.convergence),
+                eta_lambda(&full.convergence),
+                "{noise:?}"
+            );
         }
     }
 }
