@@ -101,7 +101,11 @@ enum AlongY<'a> {
 impl<'a> AlongY<'a> {
     fn new(valley: &'a Valley2d, noise: &'a Noise, x: f64) -> Self {
         match *noise {
-            Noise::Hessian { eta, sigma, power } if power == 2.0 => AlongY::HessianSquared {
+            Noise::Hessian {
+                eta,
+                sigma,
+                power: 2.0,
+            } => AlongY::HessianSquared {
                 eps_lambda0: valley.epsilon * valley.lambda0(),
                 half_lambda_d2: 0.5 * valley.lambda_d2(x),
                 lambda_d1: valley.lambda_d1(x),
