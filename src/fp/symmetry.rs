@@ -15,6 +15,8 @@
 //! Invariant: [`Sector::unfold`] ∘ (restriction to the sector's cells) is the identity on
 //! functions of the sector's parities, so a sector's eigenvector unfolds to one of A.
 
+use rayon::prelude::*;
+
 use super::grid::Grid;
 use super::operator::{CENTRE, OFFSETS, Stencil9, slot};
 
@@ -31,7 +33,7 @@ pub enum Mirror {
 pub fn commutes_with(a: &Stencil9, mirror: Mirror) -> bool {
     let g = a.grid;
     let scale = a.coef.iter().fold(0.0f64, |m, r| m.max(r[CENTRE].abs()));
-    (0..g.nx).all(|i| {
+    (0..g.nx).into_par_iter().all(|i| {
         (0..g.ny).all(|j| {
             let (mi, mj, sx, sy) = match mirror {
                 Mirror::X => (g.nx - 1 - i, j, -1, 1),
@@ -86,38 +88,41 @@ pub fn fold(a: &Stencil9, mirror: Mirror, sign: f64) -> Option<Stencil9> {
     let before = first as isize - 1;
     let image = n as isize - 1 - before;
     let mut out = Stencil9::zeros(half);
-    for i in 0..half.nx {
-        for j in 0..half.ny {
-            let (row, along, across, across_len) = match mirror {
-                Mirror::X => (a.coef[g.index(i + first, j)], i, j, g.ny),
-                Mirror::Y => (a.coef[g.index(i, j + first)], j, i, g.nx),
-            };
-            let dst = &mut out.coef[half.index(i, j)];
-            *dst = row;
-            if along > 0 || first == 0 {
-                continue;
-            }
-            for t in -1isize..=1 {
-                let s = match mirror {
-                    Mirror::X => slot(-1, t),
-                    Mirror::Y => slot(t, -1),
+    // Column i of the half grid (its cells are contiguous), in parallel.
+    out.coef
+        .par_chunks_mut(half.ny)
+        .enumerate()
+        .for_each(|(i, column)| {
+            for (j, dst) in column.iter_mut().enumerate() {
+                let (row, along, across, across_len) = match mirror {
+                    Mirror::X => (a.coef[g.index(i + first, j)], i, j, g.ny),
+                    Mirror::Y => (a.coef[g.index(i, j + first)], j, i, g.nx),
                 };
-                let v = row[s];
-                dst[s] = 0.0;
-                let k = across as isize + t;
-                // Off the grid (ignored by every consumer), or the odd sector's zero cell.
-                if v == 0.0 || k < 0 || k >= across_len as isize || image == before {
+                *dst = row;
+                if along > 0 || first == 0 {
                     continue;
                 }
-                let d = image - first as isize;
-                let target = match mirror {
-                    Mirror::X => slot(d, t),
-                    Mirror::Y => slot(t, d),
-                };
-                dst[target] += sign * v;
+                for t in -1isize..=1 {
+                    let s = match mirror {
+                        Mirror::X => slot(-1, t),
+                        Mirror::Y => slot(t, -1),
+                    };
+                    let v = row[s];
+                    dst[s] = 0.0;
+                    let k = across as isize + t;
+                    // Off the grid (ignored by every consumer), or the odd sector's zero cell.
+                    if v == 0.0 || k < 0 || k >= across_len as isize || image == before {
+                        continue;
+                    }
+                    let d = image - first as isize;
+                    let target = match mirror {
+                        Mirror::X => slot(d, t),
+                        Mirror::Y => slot(t, d),
+                    };
+                    dst[target] += sign * v;
+                }
             }
-        }
-    }
+        });
     Some(out)
 }
 

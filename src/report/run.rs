@@ -538,7 +538,7 @@ fn write_sampler_outputs(
                 res.summary.walkers
             ),
             x_label: t_label.into(),
-            y_label: "mean flatness F(x)".into(),
+            y_label: "mean flatness over the walkers".into(),
             series: vec![
                 Series::new(
                     "⟨F(x)⟩, Eq. (6)",
@@ -547,8 +547,9 @@ fn write_sampler_outputs(
                     0,
                     Mark::Line,
                 ),
+                // The plot font has no combining circumflex, so F̂ is named in words.
                 Series::new(
-                    "⟨F̂(x)⟩, Eq. (16)",
+                    "geometric-mean flatness, Eq. (16)",
                     &t,
                     &pick(&ts.mean_flatness_hat),
                     1,
@@ -556,6 +557,8 @@ fn write_sampler_outputs(
                 ),
             ],
             log_x: true,
+            // The curves rise to the right; the upper left is empty.
+            legend_left: true,
             ..Default::default()
         },
     )?;

@@ -2,10 +2,12 @@
 //!
 //! [`LaneRng`] holds `LANES` independent xoshiro256++ states in structure-of-arrays layout
 //! (`s[k][lane]`), so one call advances every lane with plain array loops that the compiler
-//! turns into SIMD code. Gaussian pairs come from the Box–Muller transform with branch-free
-//! polynomial `ln` and `sin`/`cos` (accurate to a few ulp), so the whole generator vectorises;
-//! the polynomials are evaluated by Horner's rule with fused multiply-adds (`mul_add`, one
-//! rounding per step on every instruction set, so results do not depend on the CPU).
+//! turns into SIMD code. Gaussian pairs come from the Box–Muller transform evaluated in single
+//! precision (16 lanes per AVX-512 register) with branch-free polynomial `ln` and `sin`/`cos`
+//! (accurate to about one f32 ulp), then widened exactly to f64: the walkers and their dynamics
+//! stay in f64. One 64-bit word per lane gives one pair (32 bits for the radius, 32 for the
+//! angle). The polynomials are evaluated by Horner's rule with fused multiply-adds (`mul_add`,
+//! one rounding per step on every instruction set, so results do not depend on the CPU).
 //!
 //! Seeding: every lane's state is filled by SplitMix64 from a 64-bit key derived from
 //! (scenario seed, walker index, lane index) — see [`stream_key`]. A walker's numbers therefore
@@ -14,7 +16,7 @@
 // Kernels index several arrays with one lane / coordinate index; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use std::f64::consts::{FRAC_PI_4, LN_2, SQRT_2};
+use std::f32::consts::{FRAC_PI_4, LN_2};
 
 /// Lanes advanced together: 2-D walkers in one lock-step batch, or the sub-streams of one N-D
 /// walker.
@@ -23,8 +25,12 @@ pub const LANES: usize = 32;
 /// One value per lane.
 pub type Lanes = [f64; LANES];
 
-const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
-const MANTISSA: u64 = 0x000F_FFFF_FFFF_FFFF;
+/// Bits of 1.0f32 and the f32 mantissa mask.
+const ONE_BITS: u32 = 0x3F80_0000;
+const MANTISSA: u32 = 0x007F_FFFF;
+
+/// Bound on |z| from the generator: √(−2 ln 2⁻³²) = √(64 ln 2) = 6.66044 (u ≥ 2⁻³²).
+pub const MAX_ABS_NORMAL: f64 = 6.660_5;
 
 /// SplitMix64 finaliser of `z + golden` (Steele, Lea & Flood 2014).
 #[inline]
@@ -90,17 +96,28 @@ impl LaneRng {
         }
     }
 
-    /// Two independent standard normals per lane (Box–Muller).
+    /// Two independent standard normals per lane (Box–Muller in f32 from one 64-bit word per
+    /// lane: high half → radius, low half → angle), widened to f64.
     #[inline(always)]
     pub fn normals(&mut self, a: &mut Lanes, b: &mut Lanes) {
-        let mut u1 = [0u64; LANES];
-        let mut u2 = [0u64; LANES];
-        self.next_u64(&mut u1);
-        self.next_u64(&mut u2);
+        let mut w = [0u64; LANES];
+        self.next_u64(&mut w);
+        // Split first: a loop reading u64 would be vectorised 8 lanes wide; over u32 it runs
+        // 16 lanes per AVX-512 register.
+        let mut hi = [0u32; LANES];
+        let mut lo = [0u32; LANES];
         for l in 0..LANES {
-            let (n1, n2) = box_muller(u1[l], u2[l]);
-            a[l] = n1;
-            b[l] = n2;
+            hi[l] = (w[l] >> 32) as u32;
+            lo[l] = w[l] as u32;
+        }
+        let mut fa = [0f32; LANES];
+        let mut fb = [0f32; LANES];
+        for l in 0..LANES {
+            (fa[l], fb[l]) = box_muller(hi[l], lo[l]);
+        }
+        for l in 0..LANES {
+            a[l] = f64::from(fa[l]);
+            b[l] = f64::from(fb[l]);
         }
     }
 
@@ -125,75 +142,72 @@ impl LaneRng {
     }
 }
 
-/// Box–Muller: two standard normals from two 64-bit words, branch-free.
+/// Box–Muller in f32: two standard normals from two 32-bit words, branch-free.
 ///
-/// r = √(−2 ln v), v ∈ (0, 1] from the top 52 bits of `w1`. The angle: φ ∈ [0, π/4) from the
-/// top 52 bits of `w2`; bit 2 reflects it to π/2 − φ (swapping sin and cos), bits 0 and 1 pick
-/// the quadrant through the signs — together a uniform angle on the circle.
+/// r = √(−2 ln u) with u = [`uniform_pos`]`(w1)` ≈ (w1 + 1)·2⁻³² ∈ [2⁻³², 1] (all 32 bits count, so
+/// |z| ≤ [`MAX_ABS_NORMAL`]). The angle: φ ∈ [0, π/4) from the top 23 bits of `w2`; bit 2
+/// reflects it to π/2 − φ (swapping sin and cos), bits 0 and 1 pick the quadrant through the
+/// signs — together a uniform angle on the circle.
 #[inline(always)]
-pub fn box_muller(w1: u64, w2: u64) -> (f64, f64) {
-    let v = 2.0 - f64::from_bits(ONE_BITS | (w1 >> 12));
-    let r = (-2.0 * ln_unit(v)).sqrt();
-    let u = f64::from_bits(ONE_BITS | (w2 >> 12)) - 1.0;
-    let (s, c) = sincos_octant(u * FRAC_PI_4);
+pub fn box_muller(w1: u32, w2: u32) -> (f32, f32) {
+    let u = uniform_pos(w1);
+    let r = minus_two_ln(u).sqrt();
+    // φ = (f − 1)·π/4 for f ∈ [1, 2) (one rounding).
+    let phi = f32::from_bits(ONE_BITS | (w2 >> 9)).mul_add(FRAC_PI_4, -FRAC_PI_4);
+    let (s, c) = sincos_octant(phi);
     let swap = w2 & 4 != 0;
     let (c, s) = if swap { (s, c) } else { (c, s) };
-    let sign_a = (w2 & 1) << 63;
-    let sign_b = (w2 & 2) << 62;
+    let sign_a = (w2 & 1) << 31;
+    let sign_b = (w2 & 2) << 30;
     (
-        f64::from_bits((r * c).to_bits() ^ sign_a),
-        f64::from_bits((r * s).to_bits() ^ sign_b),
+        f32::from_bits((r * c).to_bits() ^ sign_a),
+        f32::from_bits((r * s).to_bits() ^ sign_b),
     )
 }
 
-/// ln v for a normal, positive v ≤ 1 (no subnormals), branch-free.
-///
-/// v = 2^e m with m ∈ [√½, √2); ln m = 2 atanh t, t = (m − 1)/(m + 1), |t| ≤ 0.172, as the odd
-/// series up to t²¹ (truncation below 1e-17).
+/// u ∈ [2⁻³², 1] from 32 random bits: (w as f32)·2⁻³² + 2⁻³² (the conversion rounds to nearest on
+/// every instruction set, then one fused multiply-add), so u ≈ (w + 1)·2⁻³² to 1 f32 ulp.
 #[inline(always)]
-pub fn ln_unit(v: f64) -> f64 {
-    let bits = v.to_bits();
-    let m = f64::from_bits((bits & MANTISSA) | ONE_BITS);
-    let big = m > SQRT_2;
-    let m = if big { 0.5 * m } else { m };
-    // exponent → f64 exactly via the 2^52 magic number (vectorises, unlike an int cast).
-    let e =
-        f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - (4_503_599_627_370_496.0 + 1023.0);
-    let e = if big { e + 1.0 } else { e };
-    let t = (m - 1.0) / (m + 1.0);
-    let t2 = t * t;
-    let mut p: f64 = 1.0 / 21.0;
-    p = p.mul_add(t2, 1.0 / 19.0);
-    p = p.mul_add(t2, 1.0 / 17.0);
-    p = p.mul_add(t2, 1.0 / 15.0);
-    p = p.mul_add(t2, 1.0 / 13.0);
-    p = p.mul_add(t2, 1.0 / 11.0);
-    p = p.mul_add(t2, 1.0 / 9.0);
-    p = p.mul_add(t2, 1.0 / 7.0);
-    p = p.mul_add(t2, 1.0 / 5.0);
-    p = p.mul_add(t2, 1.0 / 3.0);
-    p = p.mul_add(t2, 1.0);
-    e.mul_add(LN_2, 2.0 * t * p)
+pub fn uniform_pos(w: u32) -> f32 {
+    const TWO_M32: f32 = 1.0 / 4_294_967_296.0;
+    (w as f32).mul_add(TWO_M32, TWO_M32)
 }
 
-/// (sin φ, cos φ) for φ ∈ [0, π/4], Taylor series to φ¹⁵ / φ¹⁶ (truncation below 5e-17).
+/// −2 ln v in f32 for a normal, positive v ≤ 1 (no subnormals), branch-free: the radius² of
+/// Box–Muller.
+///
+/// v = 2^e m with m ∈ [√½, √2), found by integer arithmetic (adding 1 − √½ to the bits carries
+/// into the exponent exactly when the mantissa is ≥ √2); ln m = 2 atanh t, t = (m − 1)/(m + 1),
+/// |t| ≤ 0.172, as the odd series up to t⁹ (truncation below 3e-9, under the f32 rounding of
+/// 6e-8), with the factor −2 folded into the coefficients.
 #[inline(always)]
-pub fn sincos_octant(phi: f64) -> (f64, f64) {
+pub fn minus_two_ln(v: f32) -> f32 {
+    const SQRT_HALF_BITS: u32 = 0x3F35_04F3;
+    let b = v.to_bits().wrapping_add(ONE_BITS - SQRT_HALF_BITS);
+    let e = ((b >> 23) as i32 - 127) as f32;
+    let m = f32::from_bits((b & MANTISSA) + SQRT_HALF_BITS);
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let mut p: f32 = -4.0 / 9.0;
+    p = p.mul_add(t2, -4.0 / 7.0);
+    p = p.mul_add(t2, -4.0 / 5.0);
+    p = p.mul_add(t2, -4.0 / 3.0);
+    let series = (t * t2).mul_add(p, -4.0 * t);
+    e.mul_add(-2.0 * LN_2, series)
+}
+
+/// (sin φ, cos φ) in f32 for φ ∈ [0, π/4], Taylor series to φ⁹ / φ¹⁰ (truncation below 2e-9).
+#[inline(always)]
+pub fn sincos_octant(phi: f32) -> (f32, f32) {
     let p2 = phi * phi;
-    // sin φ = φ (1 + φ² S), S = Σ_{k=1..7} (−1)^k φ^{2k−2}/(2k+1)!
-    let mut s: f64 = -1.0 / 1_307_674_368_000.0; // 1/15!
-    s = s.mul_add(p2, 1.0 / 6_227_020_800.0); // 1/13!
-    s = s.mul_add(p2, -1.0 / 39_916_800.0); // 1/11!
-    s = s.mul_add(p2, 1.0 / 362_880.0); // 1/9!
+    // sin φ = φ (1 + φ² S), S = Σ_{k=1..4} (−1)^k φ^{2k−2}/(2k+1)!
+    let mut s: f32 = 1.0 / 362_880.0; // 1/9!
     s = s.mul_add(p2, -1.0 / 5_040.0); // 1/7!
     s = s.mul_add(p2, 1.0 / 120.0); // 1/5!
     s = s.mul_add(p2, -1.0 / 6.0); // 1/3!
     let sin = (phi * p2).mul_add(s, phi);
-    // cos φ = 1 + φ² C, C = Σ_{k=1..8} (−1)^k φ^{2k−2}/(2k)!
-    let mut c: f64 = 1.0 / 20_922_789_888_000.0; // 1/16!
-    c = c.mul_add(p2, -1.0 / 87_178_291_200.0); // 1/14!
-    c = c.mul_add(p2, 1.0 / 479_001_600.0); // 1/12!
-    c = c.mul_add(p2, -1.0 / 3_628_800.0); // 1/10!
+    // cos φ = 1 + φ² C, C = Σ_{k=1..5} (−1)^k φ^{2k−2}/(2k)!
+    let mut c: f32 = -1.0 / 3_628_800.0; // 1/10!
     c = c.mul_add(p2, 1.0 / 40_320.0); // 1/8!
     c = c.mul_add(p2, -1.0 / 720.0); // 1/6!
     c = c.mul_add(p2, 1.0 / 24.0); // 1/4!
@@ -225,25 +239,38 @@ mod tests {
         }
     }
 
+    /// −2 ln to ~1 f32 ulp (relative, against f64 `ln` of the same f32) on every u the generator
+    /// can produce (a geometric sweep of w), sin/cos to ~1 ulp on the octant.
     #[test]
     fn polynomial_ln_and_sincos_are_accurate() {
         let mut worst: f64 = 0.0;
-        for k in 1..200_000u64 {
-            let v = (k as f64 / 200_000.0).powi(3);
-            let e = (ln_unit(v) - v.ln()).abs() / v.ln().abs().max(1e-300);
-            if v != 1.0 {
-                worst = worst.max(e);
+        let mut w: u64 = 0;
+        while w < 1 << 32 {
+            let u = uniform_pos(w as u32);
+            let want = (w + 1) as f64 / 4_294_967_296.0;
+            assert!((f64::from(u) - want).abs() <= want * 1.2e-7, "u({w})");
+            let exact = -2.0 * f64::from(u).ln();
+            if u != 1.0 {
+                worst = worst.max((f64::from(minus_two_ln(u)) - exact).abs() / exact);
             }
+            w = w * 3 / 2 + 7;
         }
-        assert!(worst < 1e-15, "ln rel error {worst}");
-        assert_eq!(ln_unit(1.0), 0.0);
+        assert!(worst < 1.2e-7, "ln rel error {worst}");
+        assert_eq!(minus_two_ln(1.0), 0.0);
         let mut worst: f64 = 0.0;
         for k in 0..=100_000 {
-            let phi = FRAC_PI_4 * k as f64 / 100_000.0;
+            let phi = FRAC_PI_4 * k as f32 / 100_000.0;
             let (s, c) = sincos_octant(phi);
-            worst = worst.max((s - phi.sin()).abs()).max((c - phi.cos()).abs());
+            let p = f64::from(phi);
+            worst = worst
+                .max((f64::from(s) - p.sin()).abs())
+                .max((f64::from(c) - p.cos()).abs());
         }
-        assert!(worst < 4e-16, "sincos abs error {worst}");
+        assert!(worst < 1.2e-7, "sincos abs error {worst}");
+        // The extreme deviate: u = 2⁻³² (w1 = 0), angle 0.
+        let (z, _) = box_muller(0, 0);
+        assert!((f64::from(z) - (64.0 * std::f64::consts::LN_2).sqrt()).abs() < 1e-6);
+        assert!(f64::from(z) <= MAX_ABS_NORMAL);
     }
 
     #[test]

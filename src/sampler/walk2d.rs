@@ -18,28 +18,29 @@ use super::observe::{
 };
 use super::rng::{LANES, LaneRng, Lanes, stream_key};
 
-/// Polynomial coefficients of λ, λ'/x and λ'' in powers of x² (for lane-wise Horner).
+/// Polynomial coefficients of λ, λ'/(2x) and λ''/2 in powers of x² (for lane-wise Horner;
+/// the halves are exact and save a multiply in ∂xL = ελ0 x + ½λ' y² and H11 = ελ0 + ½λ'' y²).
 #[derive(Debug, Clone)]
 pub(crate) struct V2 {
     pub valley: Valley2d,
     lam: Vec<f64>,
-    d1: Vec<f64>,
-    d2: Vec<f64>,
+    half_d1: Vec<f64>,
+    half_d2: Vec<f64>,
     eps_l0: f64,
 }
 
 impl V2 {
     pub fn new(valley: &Valley2d) -> Self {
         let lam = valley.lambda.clone();
-        let d1 = (1..lam.len()).map(|n| 2.0 * n as f64 * lam[n]).collect();
-        let d2 = (1..lam.len())
-            .map(|n| 2.0 * n as f64 * (2.0 * n as f64 - 1.0) * lam[n])
+        let half_d1 = (1..lam.len()).map(|n| n as f64 * lam[n]).collect();
+        let half_d2 = (1..lam.len())
+            .map(|n| n as f64 * (2.0 * n as f64 - 1.0) * lam[n])
             .collect();
         Self {
             valley: valley.clone(),
             lam,
-            d1,
-            d2,
+            half_d1,
+            half_d2,
             eps_l0: valley.epsilon * valley.lambda0(),
         }
     }
@@ -109,8 +110,11 @@ impl LaneLoss for ExprLoss {
 
 #[inline(always)]
 fn horner(c: &[f64], x2: &Lanes) -> Lanes {
-    let mut acc: Lanes = [0.0; LANES];
-    for &ck in c.iter().rev() {
+    let Some((&top, rest)) = c.split_last() else {
+        return [0.0; LANES];
+    };
+    let mut acc: Lanes = [top; LANES];
+    for &ck in rest.iter().rev() {
         for l in 0..LANES {
             acc[l] = acc[l].mul_add(x2[l], ck);
         }
@@ -123,37 +127,38 @@ fn squares(x: &Lanes) -> Lanes {
     std::array::from_fn(|l| x[l] * x[l])
 }
 
-/// ∇L at (x, y), lane-wise.
+/// ∇L at (x, y), lane-wise: ∂xL = ελ0 x + (½λ' y) y, ∂yL = λ y.
 #[inline(always)]
 fn gradient(v: &V2, x: &Lanes, y: &Lanes) -> (Lanes, Lanes) {
     let x2 = squares(x);
     let lam = horner(&v.lam, &x2);
-    let dp = horner(&v.d1, &x2);
+    let hd1 = horner(&v.half_d1, &x2);
     let mut gx = [0.0; LANES];
     let mut gy = [0.0; LANES];
     for l in 0..LANES {
-        gx[l] = v.eps_l0 * x[l] + 0.5 * dp[l] * x[l] * y[l] * y[l];
+        let half_h12 = hd1[l] * x[l] * y[l];
+        gx[l] = half_h12.mul_add(y[l], v.eps_l0 * x[l]);
         gy[l] = lam[l] * y[l];
     }
     (gx, gy)
 }
 
-/// ∇L and the Hessian entries (h11, h12; h22 = λ) at (x, y), lane-wise: (gx, gy, h11, h12, λ).
+/// ∇L and the Hessian entries (h11, h12; h22 = λ) at (x, y), lane-wise: (gx, gy, h11, h12, λ),
+/// with h12 = λ' y and h11 = ελ0 + ½λ'' y².
 #[inline(always)]
 fn gradient_hessian(v: &V2, x: &Lanes, y: &Lanes) -> [Lanes; 5] {
     let x2 = squares(x);
     let lam = horner(&v.lam, &x2);
-    let dp = horner(&v.d1, &x2);
-    let dpp = horner(&v.d2, &x2);
+    let hd1 = horner(&v.half_d1, &x2);
+    let hd2 = horner(&v.half_d2, &x2);
     let mut out = [[0.0; LANES]; 5];
     for l in 0..LANES {
         let (xl, yl) = (x[l], y[l]);
-        let l1 = dp[l] * xl;
-        let y2 = yl * yl;
-        out[0][l] = v.eps_l0 * xl + 0.5 * l1 * y2;
+        let half_h12 = hd1[l] * xl * yl;
+        out[0][l] = half_h12.mul_add(yl, v.eps_l0 * xl);
         out[1][l] = lam[l] * yl;
-        out[2][l] = v.eps_l0 + 0.5 * dpp[l] * y2;
-        out[3][l] = l1 * yl;
+        out[2][l] = hd2[l].mul_add(yl * yl, v.eps_l0);
+        out[3][l] = half_h12 + half_h12;
     }
     out[4] = lam;
     out
@@ -196,10 +201,11 @@ impl Rule2d for HessLin {
         n2: &Lanes,
     ) {
         let [gx, gy, h11, h12, lam] = v.gradient_hessian(w, x, y);
+        let minus_dt = -self.dt;
         for l in 0..LANES {
             let (m1, m2) = (self.scale * n1[l], self.scale * n2[l]);
-            x[l] = x[l] - self.dt * gx[l] + (h11[l] * m1 + h12[l] * m2);
-            y[l] = y[l] - self.dt * gy[l] + (h12[l] * m1 + lam[l] * m2);
+            x[l] = h11[l].mul_add(m1, h12[l].mul_add(m2, minus_dt.mul_add(gx[l], x[l])));
+            y[l] = h12[l].mul_add(m1, lam[l].mul_add(m2, minus_dt.mul_add(gy[l], y[l])));
         }
     }
 }
@@ -320,10 +326,13 @@ impl Rule2d for Gd {
     }
 }
 
-/// Whether |θ|² = `r2` is beyond the divergence radius or not a number.
+/// Whether |θ|² = `r2` is beyond the divergence radius or not a number (one comparison: it
+/// is false for NaN, so its negation catches both).
+// The negated comparison is the point: it is one vector compare and catches NaN.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 #[inline(always)]
 pub(crate) fn outside(r2: f64, radius_sq: f64) -> bool {
-    r2.is_nan() || r2 > radius_sq
+    !(r2 <= radius_sq)
 }
 
 /// Run batch `batch` (walkers batch·LANES … +LANES−1) from `start`.
@@ -402,11 +411,11 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
         // Divergence: |θ|² > R² or not finite (the comparison is false for NaN).
         let mut bad = false;
         for l in 0..LANES {
-            bad |= outside(x[l] * x[l] + y[l] * y[l], plan.radius_sq);
+            bad |= outside(x[l].mul_add(x[l], y[l] * y[l]), plan.radius_sq);
         }
         if bad {
             for l in 0..LANES {
-                if outside(x[l] * x[l] + y[l] * y[l], plan.radius_sq) {
+                if outside(x[l].mul_add(x[l], y[l] * y[l]), plan.radius_sq) {
                     if alive[l] {
                         alive[l] = false;
                         diverged_at[l] = Some(k);
@@ -427,12 +436,18 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
             rec |= (x[l] < lo[l]) | (x[l] > hi[l]);
         }
         if rec {
+            // Visit only the lanes with a record (a bit mask, not a data-dependent branch per
+            // lane: with 32 lanes some lane sets a record on many steps).
+            let mut mask = 0u32;
             for l in 0..LANES {
-                if alive[l] && ext[l].is_record(x[l]) {
-                    ext[l].observe(k, x[l]);
-                    lo[l] = lo[l].min(x[l]);
-                    hi[l] = hi[l].max(x[l]);
-                }
+                mask |= u32::from(alive[l] & ((x[l] < lo[l]) | (x[l] > hi[l]))) << l;
+            }
+            while mask != 0 {
+                let l = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                ext[l].observe(k, x[l]);
+                lo[l] = lo[l].min(x[l]);
+                hi[l] = hi[l].max(x[l]);
             }
         }
 
@@ -440,9 +455,9 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
             for l in 0..LANES {
                 sx[l] += x[l];
                 sy[l] += y[l];
-                sxx[l] += x[l] * x[l];
-                sxy[l] += x[l] * y[l];
-                syy[l] += y[l] * y[l];
+                sxx[l] = x[l].mul_add(x[l], sxx[l]);
+                sxy[l] = x[l].mul_add(y[l], sxy[l]);
+                syy[l] = y[l].mul_add(y[l], syy[l]);
             }
             // ln(x/y)² on every `log_ratio_stride`-th post-burn-in step (off: stride 0).
             if plan.log_ratio_stride > 0 && (k - plan.burn_in).is_multiple_of(plan.log_ratio_stride)

@@ -19,6 +19,7 @@ mod matrix_factorisation;
 mod network;
 mod network_cache;
 mod sampler;
+mod sampler_normals;
 mod sweep_shards;
 mod theory;
 mod theory_discrete;
