@@ -19,6 +19,7 @@ pub mod feedback;
 pub mod layers;
 pub mod manifold;
 pub mod mlp;
+pub mod tanh;
 pub mod train;
 
 use std::collections::BTreeSet;

@@ -274,7 +274,7 @@ impl SweepPlan {
             row.diverged_fraction = Some(res.summary.diverged_fraction);
         }
         if let Some(plan) = &self.theory {
-            let th = theory::summarize(plan.valley(), &noise, plan.config());
+            let th = theory::sweep_point(plan.valley(), &noise, plan.config());
             row.theory_x_ss = Some(th.x_ss);
             row.theory_flatness_ss = Some(th.flatness_ss);
             row.theory_eta_lambda = th.convergence.map(|c| c.eta_lambda_mean_ss);

@@ -7,8 +7,9 @@
 //! on [y_min, y_max] (y_ref = 0 clamped into the range). It is computed by quadrature: the
 //! exponent by a cumulative Simpson rule, the averages by composite Simpson on a grid of step
 //! σ(x) / [`STEPS_PER_SIGMA`], σ(x)² = D22(x, 0) / λ(x), marching outwards from y_ref until the
-//! density has dropped by e^−[`LOG_CUTOFF`] or the domain ends. All work is in log space: no
-//! underflow for any noise level.
+//! density has dropped by e^−[`LOG_CUTOFF`] or the domain ends. The exponent is accumulated as a
+//! number and exponentiated per node (w = D22(y_ref)/D22(y) · e^−exponent ≥ e^−LOG_CUTOFF before
+//! the march stops): no underflow for any noise level.
 //!
 //! The paper's own level ([`YLaw::Gaussian`]) replaces this law by the Gaussian N(0, Δ(x)/λ(x)),
 //! Δ(x) = D22(x, 0), on an unbounded domain.
@@ -75,6 +76,78 @@ pub fn lambda_d1_over_x(valley: &Valley2d, x: f64) -> f64 {
     acc
 }
 
+/// D11(x, y) and D22(x, y) along y at one x, with the parts that depend on x alone evaluated
+/// once: bit for bit the diagonal of `noise.diffusion(valley, x, y)` (the quadrature calls it
+/// hundreds of times per x).
+enum AlongY<'a> {
+    /// D does not depend on y.
+    Fixed([f64; 2]),
+    /// Hessian noise with γ = 2: H = [[ε λ0 + ½ λ''(x) y², λ'(x) y], [λ'(x) y, λ(x)]], D = Δ_S H².
+    HessianSquared {
+        eps_lambda0: f64,
+        half_lambda_d2: f64,
+        lambda_d1: f64,
+        lambda: f64,
+        delta_s: f64,
+    },
+    /// Any other noise: the general evaluation.
+    General {
+        valley: &'a Valley2d,
+        noise: &'a Noise,
+        x: f64,
+    },
+}
+
+impl<'a> AlongY<'a> {
+    fn new(valley: &'a Valley2d, noise: &'a Noise, x: f64) -> Self {
+        match *noise {
+            Noise::Hessian {
+                eta,
+                sigma,
+                power: 2.0,
+            } => AlongY::HessianSquared {
+                eps_lambda0: valley.epsilon * valley.lambda0(),
+                half_lambda_d2: 0.5 * valley.lambda_d2(x),
+                lambda_d1: valley.lambda_d1(x),
+                lambda: valley.lambda_at(x),
+                delta_s: eta * sigma,
+            },
+            _ if !noise.is_state_dependent() => {
+                let d = noise.diffusion(valley, x, 0.0);
+                AlongY::Fixed([d[0][0], d[1][1]])
+            }
+            _ => AlongY::General { valley, noise, x },
+        }
+    }
+
+    /// [D11(x, y), D22(x, y)].
+    #[inline]
+    fn at(&self, y: f64) -> [f64; 2] {
+        match *self {
+            AlongY::Fixed(d) => d,
+            AlongY::HessianSquared {
+                eps_lambda0,
+                half_lambda_d2,
+                lambda_d1,
+                lambda,
+                delta_s,
+            } => {
+                // The same operations, in the same order, as Valley2d::hessian and Noise::diffusion.
+                let h11 = eps_lambda0 + half_lambda_d2 * y * y;
+                let h12 = lambda_d1 * y;
+                [
+                    delta_s * (h11 * h11 + h12 * h12),
+                    delta_s * (h12 * h12 + lambda * lambda),
+                ]
+            }
+            AlongY::General { valley, noise, x } => {
+                let d = noise.diffusion(valley, x, y);
+                [d[0][0], d[1][1]]
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Sums {
     z: f64,
@@ -134,14 +207,15 @@ pub fn conditional_moments_with(
         return None;
     }
     let y_ref = 0.0_f64.clamp(y_min, y_max);
-    let d_ref = noise.diffusion(valley, x, y_ref);
+    let along = AlongY::new(valley, noise, x);
+    let d_ref = along.at(y_ref);
     let sigma = (delta / lam).sqrt();
     if sigma == 0.0 || y_min == y_max {
         // No noise in y (or no room): y sits at y_ref.
         return Some(ConditionalMoments {
             mean_y2: y_ref * y_ref,
-            mean_d11: d_ref[0][0],
-            mean_d22: d_ref[1][1],
+            mean_d11: d_ref[0],
+            mean_d22: d_ref[1],
             delta,
             log_density_at_ref: 0.0,
             tail_truncated: false,
@@ -155,8 +229,8 @@ pub fn conditional_moments_with(
 
     let mut sums = Sums::default();
     let mut truncated = false;
-    let log_d22_ref = d_ref[1][1].ln();
-    if law == YLaw::Exact && (d_ref[1][1].is_nan() || d_ref[1][1] <= 0.0) {
+    let cutoff_w = (-LOG_CUTOFF).exp();
+    if law == YLaw::Exact && (d_ref[1].is_nan() || d_ref[1] <= 0.0) {
         return None;
     }
     for dir in [1.0_f64, -1.0] {
@@ -177,44 +251,50 @@ pub fn conditional_moments_with(
         // State at the left node of the current step.
         let mut y0 = y_ref;
         let mut d0 = d_ref;
-        let mut g0 = lam * y0 / d0[1][1];
+        let mut g0 = lam * y0 / d0[1];
         let mut exponent0 = 0.0; // ∫_{y_ref}^{y0} λ y / D22 dy
-        let mut logw0 = 0.0_f64;
+        let mut w0 = 1.0; // w(y0) = exp(log w(y0)), log w(y_ref) = 0
         let mut reached_cutoff = false;
         for k in 0..steps {
             let ym = y_ref + dir * (k as f64 + 0.5) * h;
             let y1 = y_ref + dir * (k as f64 + 1.0) * h;
-            let dm = noise.diffusion(valley, x, ym);
-            let d1 = noise.diffusion(valley, x, y1);
-            let (logwm, logw1, g1, exponent1) = match law {
-                YLaw::Gaussian => (log_w_gauss(ym), log_w_gauss(y1), 0.0, 0.0),
+            let dm = along.at(ym);
+            let d1 = along.at(y1);
+            // w = exp(log w); the exact law's w = (D22(y_ref)/D22(y)) e^{−exponent} needs one
+            // exponential and no logarithm.
+            let (wm, w1, below_cutoff, g1, exponent1) = match law {
+                YLaw::Gaussian => {
+                    let logw1 = log_w_gauss(y1);
+                    (
+                        log_w_gauss(ym).exp(),
+                        logw1.exp(),
+                        logw1 < -LOG_CUTOFF,
+                        0.0,
+                        0.0,
+                    )
+                }
                 YLaw::Exact => {
-                    if !(dm[1][1] > 0.0 && d1[1][1] > 0.0) {
+                    if !(dm[1] > 0.0 && d1[1] > 0.0) {
                         return None;
                     }
-                    let gm = lam * ym / dm[1][1];
-                    let g1 = lam * y1 / d1[1][1];
+                    let gm = lam * ym / dm[1];
+                    let g1 = lam * y1 / d1[1];
                     // Quadratic through (g0, gm, g1): ∫ to the midpoint and to the end.
                     let em = exponent0 + dir * h / 24.0 * (5.0 * g0 + 8.0 * gm - g1);
                     let e1 = exponent0 + dir * h / 6.0 * (g0 + 4.0 * gm + g1);
-                    (
-                        -(dm[1][1].ln() - log_d22_ref) - em,
-                        -(d1[1][1].ln() - log_d22_ref) - e1,
-                        g1,
-                        e1,
-                    )
+                    let w1 = (-e1).exp() * (d_ref[1] / d1[1]);
+                    ((-em).exp() * (d_ref[1] / dm[1]), w1, w1 < cutoff_w, g1, e1)
                 }
             };
-            let (w0, wm, w1) = (logw0.exp(), logwm.exp(), logw1.exp());
-            sums.add(h / 6.0, w0, y0, d0[0][0], d0[1][1]);
-            sums.add(4.0 * h / 6.0, wm, ym, dm[0][0], dm[1][1]);
-            sums.add(h / 6.0, w1, y1, d1[0][0], d1[1][1]);
+            sums.add(h / 6.0, w0, y0, d0[0], d0[1]);
+            sums.add(4.0 * h / 6.0, wm, ym, dm[0], dm[1]);
+            sums.add(h / 6.0, w1, y1, d1[0], d1[1]);
             y0 = y1;
             d0 = d1;
             g0 = g1;
             exponent0 = exponent1;
-            logw0 = logw1;
-            if logw1 < -LOG_CUTOFF {
+            w0 = w1;
+            if below_cutoff {
                 reached_cutoff = true;
                 break;
             }
@@ -240,6 +320,52 @@ pub fn conditional_moments_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn along_y_is_bit_for_bit_the_general_diffusion() {
+        let valley = Valley2d::paper();
+        let noises = [
+            Noise::Hessian {
+                eta: 0.03,
+                sigma: 0.17,
+                power: 2.0,
+            },
+            Noise::Hessian {
+                eta: 0.03,
+                sigma: 0.17,
+                power: 1.0,
+            },
+            Noise::Anisotropic {
+                delta: 0.01,
+                kappa: 4.0,
+            },
+            Noise::Isotropic { temperature: 0.02 },
+            Noise::Constant {
+                d: [[0.05, 0.02], [0.02, 0.04]],
+            },
+        ];
+        for noise in &noises {
+            for i in 0..41 {
+                let x = -1.6 + 0.08 * i as f64;
+                let along = AlongY::new(&valley, noise, x);
+                for j in 0..101 {
+                    let y = -3.0 + 0.06 * j as f64 + 1e-3;
+                    let d = noise.diffusion(&valley, x, y);
+                    let [d11, d22] = along.at(y);
+                    assert_eq!(
+                        d11.to_bits(),
+                        d[0][0].to_bits(),
+                        "{noise:?} D11 at ({x}, {y})"
+                    );
+                    assert_eq!(
+                        d22.to_bits(),
+                        d[1][1].to_bits(),
+                        "{noise:?} D22 at ({x}, {y})"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn gaussian_law_has_the_gaussian_moments() {

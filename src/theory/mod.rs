@@ -276,25 +276,7 @@ pub struct TheorySummary {
 pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> TheorySummary {
     let mut notes = Vec::new();
     let y_range = cfg.y_range();
-    let mut x_max = cfg.x_max();
-    let min_lambda = valley.min_lambda_on(x_max);
-    if min_lambda.is_nan() || min_lambda <= 0.0 {
-        // Shrink to where λ stays positive.
-        let mut lo = 0.0;
-        let mut hi = x_max;
-        for _ in 0..60 {
-            let mid = 0.5 * (lo + hi);
-            if valley.min_lambda_on(mid) > 0.0 {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        notes.push(format!(
-            "λ(x) <= 0 inside |x| <= {x_max}: y is not confined there; the theory is restricted to |x| <= {lo:.4}"
-        ));
-        x_max = lo;
-    }
+    let x_max = confined_x_max(valley, cfg, &mut notes);
     let delta_s = noise.delta_s();
     let (kappa, delta) = paper::paper_constants(valley, noise);
     let dss = paper::delta_s_star(valley);
@@ -345,10 +327,7 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
     }
 
     let fixed_points = reduced::fixed_points_reduced(valley, noise, y_range, x_max);
-    let x_ss = fixed_points
-        .iter()
-        .find(|p| p.x > 0.0 && p.stable)
-        .map_or(0.0, |p| p.x);
+    let x_ss = stable_x_ss(&fixed_points);
 
     let grid_cfg = TheoryConfig {
         x_max: Some(x_max),
@@ -376,25 +355,7 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
     }
     let paper_stats = p_paper.as_deref().map(stats);
 
-    let convergence = match *noise {
-        Noise::Hessian { eta, .. } => {
-            let est = paper::lambda_mean_ss_estimate(valley, x_ss, mean_x2);
-            let exact: f64 = xs
-                .iter()
-                .zip(&p_red)
-                .map(|(x, p)| valley.lambda_at(*x) * p)
-                .sum::<f64>()
-                * dx;
-            Some(Convergence {
-                eta,
-                lambda_mean_ss_paper: est,
-                lambda_mean_ss_reduced: exact,
-                eta_lambda_mean_ss: eta * est,
-                converges: eta * est < 2.0,
-            })
-        }
-        _ => None,
-    };
+    let convergence = convergence(valley, noise, x_ss, mean_x2, &xs, &p_red);
     TheorySummary {
         kappa,
         delta,
@@ -419,6 +380,108 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
         } else {
             None
         },
+    }
+}
+
+/// The x half-width of the theory: `cfg`'s, shrunk to where λ(x) stays positive (with a note).
+fn confined_x_max(valley: &Valley2d, cfg: &TheoryConfig, notes: &mut Vec<String>) -> f64 {
+    let x_max = cfg.x_max();
+    let min_lambda = valley.min_lambda_on(x_max);
+    if !(min_lambda.is_nan() || min_lambda <= 0.0) {
+        return x_max;
+    }
+    // Shrink to where λ stays positive.
+    let mut lo = 0.0;
+    let mut hi = x_max;
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if valley.min_lambda_on(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    notes.push(format!(
+        "λ(x) <= 0 inside |x| <= {x_max}: y is not confined there; the theory is restricted to |x| <= {lo:.4}"
+    ));
+    lo
+}
+
+/// x_ss: the smallest stable positive fixed point, 0 if there is none.
+fn stable_x_ss(fixed_points: &[FixedPoint]) -> f64 {
+    fixed_points
+        .iter()
+        .find(|p| p.x > 0.0 && p.stable)
+        .map_or(0.0, |p| p.x)
+}
+
+/// The convergence condition η⟨λ⟩_ss < 2 from x_ss, ⟨x²⟩ and the reduced marginal `p_red` on
+/// the uniform points `xs` (Hessian noise only).
+fn convergence(
+    valley: &Valley2d,
+    noise: &Noise,
+    x_ss: f64,
+    mean_x2: f64,
+    xs: &[f64],
+    p_red: &[f64],
+) -> Option<Convergence> {
+    let Noise::Hessian { eta, .. } = *noise else {
+        return None;
+    };
+    let dx = quad::uniform_spacing(xs);
+    let est = paper::lambda_mean_ss_estimate(valley, x_ss, mean_x2);
+    let exact: f64 = xs
+        .iter()
+        .zip(p_red)
+        .map(|(x, p)| valley.lambda_at(*x) * p)
+        .sum::<f64>()
+        * dx;
+    Some(Convergence {
+        eta,
+        lambda_mean_ss_paper: est,
+        lambda_mean_ss_reduced: exact,
+        eta_lambda_mean_ss: eta * est,
+        converges: eta * est < 2.0,
+    })
+}
+
+/// What a sweep point needs of the theory: x_ss, F(x_ss) and the convergence condition.
+#[derive(Debug, Clone)]
+pub struct SweepTheory {
+    /// Stable positive root of the reduced drift (as [`TheorySummary::x_ss`]).
+    pub x_ss: f64,
+    /// F(x_ss) = λ(x_ss)^(−1/2).
+    pub flatness_ss: f64,
+    /// The convergence condition (Hessian noise only).
+    pub convergence: Option<Convergence>,
+}
+
+/// The fields of [`summarize`] a sweep point reads, bit for bit, without the paper-level and
+/// homogenised marginals the sweep does not use (they cost more than half of [`summarize`]).
+pub fn sweep_point(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> SweepTheory {
+    let y_range = cfg.y_range();
+    let x_max = confined_x_max(valley, cfg, &mut Vec::new());
+    let x_ss = stable_x_ss(&reduced::fixed_points_reduced(
+        valley, noise, y_range, x_max,
+    ));
+    let convergence = match noise {
+        Noise::Hessian { .. } => {
+            let grid_cfg = TheoryConfig {
+                x_max: Some(x_max),
+                ..cfg.clone()
+            };
+            let xs = grid_cfg.x_grid();
+            let dx = quad::uniform_spacing(&xs);
+            let p_red = reduced::marginal_x_reduced(valley, noise, &xs, y_range);
+            let mean_x2: f64 = xs.iter().zip(&p_red).map(|(x, p)| x * x * p).sum::<f64>() * dx;
+            convergence(valley, noise, x_ss, mean_x2, &xs, &p_red)
+        }
+        _ => None,
+    };
+    SweepTheory {
+        x_ss,
+        flatness_ss: valley.flatness(x_ss),
+        convergence,
     }
 }
 

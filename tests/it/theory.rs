@@ -522,3 +522,44 @@ fn print_theory_vs_fp_table() {
         );
     }
 }
+
+#[test]
+fn sweep_point_is_summarize_bit_for_bit() {
+    // The sweep reads x_ss, F(x_ss) and η⟨λ⟩_ss; `sweep_point` computes only those, and must
+    // give the very bits of the full summary, below, at and above Δ_S* = 0.0005, on an
+    // unbounded and on a bounded y-domain, and for γ = 1.
+    let valley = Valley2d::paper();
+    let cfgs = [
+        TheoryConfig::default(),
+        TheoryConfig {
+            y_range: Some([-0.3, 0.3]),
+            x_cells: Some(201),
+            ..TheoryConfig::default()
+        },
+    ];
+    let mut noises: Vec<Noise> = [0.0, 0.0002, 0.0005, 0.002, 0.02].map(hessian).to_vec();
+    noises.push(Noise::Hessian {
+        eta: 0.03,
+        sigma: 0.1,
+        power: 1.0,
+    });
+    noises.push(Noise::Anisotropic {
+        delta: 0.001,
+        kappa: 4.0,
+    });
+    for cfg in &cfgs {
+        for noise in &noises {
+            let full = summarize(&valley, noise, cfg);
+            let point = sweep_point(&valley, noise, cfg);
+            assert_eq!(point.x_ss.to_bits(), full.x_ss.to_bits(), "{noise:?}");
+            assert_eq!(point.flatness_ss.to_bits(), full.flatness_ss.to_bits());
+            let eta_lambda =
+                |c: &Option<Convergence>| c.as_ref().map(|c| c.eta_lambda_mean_ss.to_bits());
+            assert_eq!(
+                eta_lambda(&point.convergence),
+                eta_lambda(&full.convergence),
+                "{noise:?}"
+            );
+        }
+    }
+}
