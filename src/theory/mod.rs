@@ -329,13 +329,7 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
     let fixed_points = reduced::fixed_points_reduced(valley, noise, y_range, x_max);
     let x_ss = stable_x_ss(&fixed_points);
 
-    let grid_cfg = TheoryConfig {
-        x_max: Some(x_max),
-        ..cfg.clone()
-    };
-    let xs = grid_cfg.x_grid();
-    let dx = quad::uniform_spacing(&xs);
-    let p_red = reduced::marginal_x_reduced(valley, noise, &xs, y_range);
+    let (xs, dx, p_red) = reduced_marginal_on_grid(valley, noise, cfg, x_max, y_range);
     let stats = |p: &[f64]| {
         let mean_abs: f64 = xs.iter().zip(p).map(|(x, p)| x.abs() * p).sum::<f64>() * dx;
         let mean_x2: f64 = xs.iter().zip(p).map(|(x, p)| x * x * p).sum::<f64>() * dx;
@@ -374,7 +368,7 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
         mode_abs_x_paper: paper_stats.map(|s| s.2),
         convergence,
         x_max,
-        y_range: grid_cfg.y_range,
+        y_range: cfg.y_range,
         homogenised: if cfg.computes(TheoryLevel::Homogenised) {
             homogenised::summarize_homogenised_with(valley, noise, &xs, cfg.discrete_time)
         } else {
@@ -384,6 +378,24 @@ pub fn summarize(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Theory
 }
 
 /// The x half-width of the theory: `cfg`'s, shrunk to where λ(x) stays positive (with a note).
+/// The theory's x-grid on [−x_max, x_max], its spacing and the reduced level's x-marginal on it.
+fn reduced_marginal_on_grid(
+    valley: &Valley2d,
+    noise: &Noise,
+    cfg: &TheoryConfig,
+    x_max: f64,
+    y_range: (f64, f64),
+) -> (Vec<f64>, f64, Vec<f64>) {
+    let grid_cfg = TheoryConfig {
+        x_max: Some(x_max),
+        ..cfg.clone()
+    };
+    let xs = grid_cfg.x_grid();
+    let dx = quad::uniform_spacing(&xs);
+    let p_red = reduced::marginal_x_reduced(valley, noise, &xs, y_range);
+    (xs, dx, p_red)
+}
+
 fn confined_x_max(valley: &Valley2d, cfg: &TheoryConfig, notes: &mut Vec<String>) -> f64 {
     let x_max = cfg.x_max();
     let min_lambda = valley.min_lambda_on(x_max);
@@ -466,13 +478,7 @@ pub fn sweep_point(valley: &Valley2d, noise: &Noise, cfg: &TheoryConfig) -> Swee
     ));
     let convergence = match noise {
         Noise::Hessian { .. } => {
-            let grid_cfg = TheoryConfig {
-                x_max: Some(x_max),
-                ..cfg.clone()
-            };
-            let xs = grid_cfg.x_grid();
-            let dx = quad::uniform_spacing(&xs);
-            let p_red = reduced::marginal_x_reduced(valley, noise, &xs, y_range);
+            let (xs, dx, p_red) = reduced_marginal_on_grid(valley, noise, cfg, x_max, y_range);
             let mean_x2: f64 = xs.iter().zip(&p_red).map(|(x, p)| x * x * p).sum::<f64>() * dx;
             convergence(valley, noise, x_ss, mean_x2, &xs, &p_red)
         }
