@@ -114,6 +114,45 @@ pub(crate) struct WalkerOut {
     pub log_ratio_sq: Option<f64>,
 }
 
+impl WalkerOut {
+    /// The output of a walker that diverged at step `k` (no averages).
+    pub(crate) fn diverged(k: usize) -> Self {
+        Self {
+            diverged_at: Some(k),
+            ..Default::default()
+        }
+    }
+}
+
+/// The traced walkers of a batch whose walker `first + l` sits in lane l: (walker, points), those
+/// active with an index below `traced`, each starting at `start`.
+pub(crate) fn traced_walkers(
+    active: &[bool],
+    first: usize,
+    traced: usize,
+    start: [f64; 2],
+) -> Vec<(usize, Vec<[f64; 2]>)> {
+    (0..active.len())
+        .filter(|&l| active[l] && first + l < traced)
+        .map(|l| (first + l, vec![start]))
+        .collect()
+}
+
+/// Appends `point(l)` to the trajectory of every traced walker whose lane l is alive.
+pub(crate) fn push_traced(
+    trajectories: &mut [(usize, Vec<[f64; 2]>)],
+    first: usize,
+    alive: &[bool],
+    point: impl Fn(usize) -> [f64; 2],
+) {
+    for (w, pts) in trajectories.iter_mut() {
+        let l = *w - first;
+        if alive[l] {
+            pts.push(point(l));
+        }
+    }
+}
+
 /// Sums of one batch on the record steps.
 #[derive(Debug, Clone)]
 pub(crate) struct TsAcc {

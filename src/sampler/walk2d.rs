@@ -14,7 +14,7 @@ use crate::noise::Mat2;
 
 use super::observe::{
     BatchOut, Extremes, HIST_STRIDE, Hist, Plan, TS_ABS_X, TS_COLS, TS_FLATNESS, TS_FLATNESS_HAT,
-    TS_LOSS, TS_X, TS_Y_SQ, TsAcc, WalkerOut,
+    TS_LOSS, TS_X, TS_Y_SQ, TsAcc, WalkerOut, push_traced, traced_walkers,
 };
 use super::rng::{LANES, LaneRng, Lanes, stream_key};
 
@@ -371,10 +371,7 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
     let mut slr = [0.0; LANES];
     let mut ts = TsAcc::new(plan.record_steps.len());
     let mut hist = Hist::new(&plan.grid);
-    let mut trajectories: Vec<(usize, Vec<[f64; 2]>)> = (0..LANES)
-        .filter(|&l| active[l] && first + l < plan.traj_walkers)
-        .map(|l| (first + l, vec![start]))
-        .collect();
+    let mut trajectories = traced_walkers(&active, first, plan.traj_walkers, start);
 
     let record = |ts: &mut TsAcc, idx: usize, x: &Lanes, y: &Lanes, alive: &[bool; LANES]| {
         for l in 0..LANES {
@@ -480,12 +477,7 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
             next_rec += 1;
         }
         if !trajectories.is_empty() && k % plan.traj_stride == 0 {
-            for (w, pts) in trajectories.iter_mut() {
-                let l = *w - first;
-                if alive[l] {
-                    pts.push([x[l], y[l]]);
-                }
-            }
+            push_traced(&mut trajectories, first, &alive, |l| [x[l], y[l]]);
         }
     }
 
@@ -494,10 +486,7 @@ pub(crate) fn run_batch<R: Rule2d, M: LaneLoss>(
         .filter(|&l| active[l])
         .map(|l| {
             if let Some(k) = diverged_at[l] {
-                return WalkerOut {
-                    diverged_at: Some(k),
-                    ..Default::default()
-                };
+                return WalkerOut::diverged(k);
             }
             let xm = sx[l] / n;
             let f = v.flatness(xm, sy[l] / n);

@@ -25,7 +25,7 @@ use crate::landscape::valley_nd::{ValleyNd, flatness_from_lambdas, flatness_hat_
 
 use super::observe::{
     BatchOut, Extremes, Hist, Plan, TS_ABS_X, TS_COLS, TS_FLATNESS, TS_FLATNESS_HAT, TS_LOSS, TS_X,
-    TS_Y_SQ, TsAcc, WalkerOut,
+    TS_Y_SQ, TsAcc, WalkerOut, push_traced, traced_walkers,
 };
 use super::rng::{LANES, LaneRng, stream_key};
 
@@ -631,10 +631,12 @@ fn run_lanes<R: StepNd>(
         let ry = (y.iter().map(|v| v * v).sum::<f64>() / n_s as f64).sqrt();
         [rx, ry]
     };
-    let mut trajectories: Vec<(usize, Vec<[f64; 2]>)> = (0..W)
-        .filter(|&l| active[l] && first + l < plan.traj_walkers)
-        .map(|l| (first + l, vec![project(&start[..n_f], &start[n_f..])]))
-        .collect();
+    let mut trajectories = traced_walkers(
+        &active,
+        first,
+        plan.traj_walkers,
+        project(&start[..n_f], &start[n_f..]),
+    );
     let mut rec = Recorder {
         lam_rows: vec![[0.0; W]; t.y_rows()],
         lam: vec![0.0; n_s],
@@ -740,12 +742,9 @@ fn run_lanes<R: StepNd>(
             for y in &st.y[..n_s] {
                 syy = fma(*y, *y, syy);
             }
-            for (w, pts) in trajectories.iter_mut() {
-                let l = *w - first;
-                if alive[l] {
-                    pts.push([(sxx[l] / n_f as f64).sqrt(), (syy[l] / n_s as f64).sqrt()]);
-                }
-            }
+            push_traced(&mut trajectories, first, &alive, |l| {
+                [(sxx[l] / n_f as f64).sqrt(), (syy[l] / n_s as f64).sqrt()]
+            });
         }
     }
 
@@ -754,10 +753,7 @@ fn run_lanes<R: StepNd>(
         .filter(|&l| active[l])
         .map(|l| {
             if let Some(k) = diverged_at[l] {
-                return WalkerOut {
-                    diverged_at: Some(k),
-                    ..Default::default()
-                };
+                return WalkerOut::diverged(k);
             }
             // The last state's search observable.
             let (x, _) = column(&st, n_s, l);

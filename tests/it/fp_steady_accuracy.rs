@@ -109,13 +109,28 @@ fn distance(g: &Grid, p: &[f64], q: &[f64]) -> (f64, f64) {
     (rel, l1)
 }
 
-#[test]
-fn the_steady_density_is_as_accurate_as_its_operator_allows() {
-    let noise = Noise::Hessian {
+/// Hessian noise at Δ_S = 0.002 (above Δ_S*: two flat wells exchanging mass at ≈ 2e-14).
+fn hessian_noise() -> Noise {
+    Noise::Hessian {
         eta: 0.01,
         sigma: 0.2,
         power: 2.0,
-    };
+    }
+}
+
+/// The FP generator of the paper's valley with [`hessian_noise`] on `grid`.
+fn paper_generator(grid: &Grid) -> Stencil9 {
+    assemble(
+        grid,
+        &Valley2d::paper(),
+        &hessian_noise(),
+        CrossDiffusionScheme::Central,
+    )
+}
+
+#[test]
+fn the_steady_density_is_as_accurate_as_its_operator_allows() {
+    let noise = hessian_noise();
     let ax = |min, max, cells| AxisConfig { min, max, cells };
     let grid = Grid::new(&ax(-1.6, 1.6, 96), &ax(-0.3, 0.3, 48));
     let valley = Valley2d::paper();
@@ -195,11 +210,6 @@ fn the_steady_density_is_as_accurate_as_its_operator_allows() {
 /// direction takes the whole-grid path unchanged.
 #[test]
 fn even_sector_solve_equals_the_even_part_of_the_whole_grid_solve() {
-    let noise = Noise::Hessian {
-        eta: 0.01,
-        sigma: 0.2,
-        power: 2.0,
-    };
     let ax = |min, max, cells| AxisConfig { min, max, cells };
     // (x-axis, y-axis, mirrors the generator commutes with, the factor's size bound vs whole).
     let cases = [
@@ -227,12 +237,7 @@ fn even_sector_solve_equals_the_even_part_of_the_whole_grid_solve() {
     ];
     for (x, y, mirrors, shrink) in cases {
         let grid = Grid::new(&x, &y);
-        let a = assemble(
-            &grid,
-            &Valley2d::paper(),
-            &noise,
-            CrossDiffusionScheme::Central,
-        );
+        let a = paper_generator(&grid);
         for m in [Mirror::X, Mirror::Y] {
             assert_eq!(symmetry::commutes_with(&a, m), mirrors.contains(&m));
         }
@@ -278,12 +283,7 @@ fn even_sector_solve_equals_the_even_part_of_the_whole_grid_solve() {
         assert!(shrink * sector.factor_entries < whole.factor_entries);
     }
     let grid = Grid::new(&ax(-1.6, 1.7, 96), &ax(-0.3, 0.31, 48));
-    let a = assemble(
-        &grid,
-        &Valley2d::paper(),
-        &noise,
-        CrossDiffusionScheme::Central,
-    );
+    let a = paper_generator(&grid);
     assert_eq!(
         solve_steady(&a).unwrap().density,
         solve_steady_whole_grid(&a).unwrap().density
