@@ -20,6 +20,8 @@
 //! M-matrices (for diagonal D), for which Gaussian elimination needs no pivoting at all.
 //! Dense blocks are column-major faer matrices.
 
+use std::cell::RefCell;
+
 use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_unit_lower_triangular_in_place,
@@ -606,12 +608,16 @@ impl Factorization {
         }
         let (lu, _, l21) = self.blocks(id);
         let (piv, bnd) = front.split_at_mut(np);
-        let mut z: Vec<f64> = self.factors[id].perm.iter().map(|&r| piv[r]).collect();
-        super::front_solve::forward_node(lu, l21, &mut z, bnd);
-        for (&c, &zr) in node.pivots.iter().zip(&z) {
-            // SAFETY: only this node touches its pivot cells.
-            unsafe { x.set(c as usize, zr) };
-        }
+        with_scratch(np, |z| {
+            for (zr, &r) in z.iter_mut().zip(&self.factors[id].perm) {
+                *zr = piv[r];
+            }
+            super::front_solve::forward_node(lu, l21, z, bnd);
+            for (&c, &zr) in node.pivots.iter().zip(z.iter()) {
+                // SAFETY: only this node touches its pivot cells.
+                unsafe { x.set(c as usize, zr) };
+            }
+        });
         front.drain(..np);
         front
     }
@@ -621,22 +627,21 @@ impl Factorization {
         let sym = &self.symbolic;
         let node = &sym.nodes[id];
         let (lu, u12, _) = self.blocks(id);
-        // SAFETY: only this node writes its pivot cells; its boundary cells belong to
-        // ancestors, finished before this node started.
-        let mut z: Vec<f64> = node
-            .pivots
-            .iter()
-            .map(|&c| unsafe { x.get(c as usize) })
-            .collect();
-        let xb: Vec<f64> = node
-            .boundary
-            .iter()
-            .map(|&c| unsafe { x.get(c as usize) })
-            .collect();
-        super::front_solve::backward_node(lu, u12, &xb, &mut z);
-        for (&c, &v) in node.pivots.iter().zip(&z) {
-            unsafe { x.set(c as usize, v) };
-        }
+        with_scratch(node.pivots.len() + node.boundary.len(), |buf| {
+            let (z, xb) = buf.split_at_mut(node.pivots.len());
+            // SAFETY: only this node writes its pivot cells; its boundary cells belong to
+            // ancestors, finished before this node started.
+            for (v, &c) in z.iter_mut().zip(&node.pivots) {
+                *v = unsafe { x.get(c as usize) };
+            }
+            for (v, &c) in xb.iter_mut().zip(&node.boundary) {
+                *v = unsafe { x.get(c as usize) };
+            }
+            super::front_solve::backward_node(lu, u12, xb, z);
+            for (&c, &v) in node.pivots.iter().zip(z.iter()) {
+                unsafe { x.set(c as usize, v) };
+            }
+        });
         match node.children.as_slice() {
             [] => {}
             [c] => self.backward(*c, x),
@@ -723,6 +728,23 @@ impl Factorization {
             }
         }
     }
+}
+
+thread_local! {
+    /// Per-thread work space of the triangular solves: no allocation per front once warm.
+    static SOLVE_SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch slice of length `n` (contents unspecified). `f` must not
+/// reach another solve on this thread (the front kernels do not).
+fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    SOLVE_SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < n {
+            s.resize(n, 0.0);
+        }
+        f(&mut s[..n])
+    })
 }
 
 #[cfg(test)]
